@@ -1,0 +1,5 @@
+"""``python -m mlarmor``."""
+
+from mlarmor.cli import main
+
+main()

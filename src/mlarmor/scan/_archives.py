@@ -1,0 +1,281 @@
+"""Containers: zip (PyTorch, Keras, NumPy .npz, plain), tar, 7z and compressed streams."""
+
+from __future__ import annotations
+
+import ast
+import io
+import posixpath
+import re
+import tarfile
+from typing import Any
+
+from mlarmor.errors import ResourceLimitError
+from mlarmor.scan import rules
+from mlarmor.scan._base import Buffer, Scope
+from mlarmor.scan._compression import BombError, decompress
+from mlarmor.scan._zip import ZipEntry, ZipFormatError, read_zip, unsafe_path
+
+__all__ = ["scan_7z", "scan_compressed", "scan_tar", "scan_zip"]
+
+_STORAGE = re.compile(r"(^|/)(data|\.data)/\d+$|(^|/)\.data/")
+_TORCH_META = re.compile(r"(^|/)(version|byteorder|\.format_version|\.storage_alignment)$")
+_TS_SAFE_CALLS = re.compile(r"^(ops\.(aten|prim|quantized|_caffe2|profiler)|torch|__torch__|annotate|uninitialized|"
+                            r"isinstance|len|int|float|bool|str|range|enumerate|zip|getattr|hasattr|print|"
+                            r"unchecked_cast|_\w+|[a-z_][a-z0-9_]*)$")
+_TS_DANGEROUS_OPS = ("from_file", "_load_for_lite", "load", "save", "_jit_", "system", "popen", "_c_ops")
+
+
+def _member_bytes(entry: ZipEntry, buf: Buffer, scope: Scope) -> Buffer | None:
+    data = entry.data(buf)
+    if entry.method == 0:
+        return data
+    kind = {8: "deflate", 12: "bz2", 14: "lzma"}.get(entry.method)
+    if kind is None:
+        scope.add(rules.ARCHIVE_ERROR, title=f"Member {entry.name!r} uses unsupported compression method {entry.method}",
+                  member=entry.name, evidence={"method": entry.method})
+        return None
+    if kind == "lzma":  # zip's LZMA: 4-byte header, then props; decode via raw LZMA1 properties
+        return _zip_lzma(data, scope, entry)
+    return decompress(kind, data, scope)
+
+
+def _zip_lzma(data: memoryview, scope: Scope, entry: ZipEntry) -> Buffer | None:
+    import lzma  # noqa: PLC0415
+
+    try:
+        psize = int.from_bytes(bytes(data[2:4]), "little")
+        props = bytes(data[4 : 4 + psize])
+        filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)  # type: ignore[attr-defined]
+        d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
+        out = d.decompress(bytes(data[4 + psize :]), scope.limits.max_member_bytes)
+        scope.charge(nbytes=len(out))
+        return out
+    except lzma.LZMAError as e:
+        scope.add(rules.ARCHIVE_ERROR, title=f"Member {entry.name!r} cannot be decompressed", member=entry.name,
+                  evidence={"error": str(e)})
+        return None
+
+
+def _torch_layout(names: list[str]) -> bool:
+    return any(n.endswith(("data.pkl", "constants.pkl")) for n in names) and any(
+        _TORCH_META.search(n) or "/data/" in n or n.endswith("data.pkl") for n in names
+    )
+
+
+def scan_zip(buf: Buffer, scope: Scope) -> str:
+    """Scan a zip archive member by member, PyTorch-reader semantics."""
+    try:
+        listing = read_zip(buf, max_entries=scope.limits.max_members)
+    except ZipFormatError as e:
+        scope.add(rules.ARCHIVE_ERROR, title=f"Zip archive cannot be read: {e}", evidence={"error": str(e)})
+        return "zip"
+    names = [e.name for e in listing.entries]
+    torch_zip = _torch_layout(names)
+    from mlarmor.scan._keras import is_keras_archive, scan_keras_config  # noqa: PLC0415
+
+    keras = not torch_zip and is_keras_archive(names)
+    npz = not torch_zip and not keras and bool(names) and all(n.endswith(".npy") for n in names if not n.endswith("/"))
+    fmt = "pytorch-zip" if torch_zip else "keras" if keras else "npz" if npz else "zip"
+    if torch_zip and any("/code/" in n or n.startswith("code/") for n in names):
+        fmt = "torchscript"
+    for problem in listing.problems:
+        scope.add(rules.ZIP_TAMPER, title=f"Zip archive tampering: {problem}", evidence={"problem": problem})
+    for entry in listing.entries:
+        for problem in entry.problems:
+            rule = rules.ARCHIVE_ERROR if problem.startswith("member data runs past") else rules.ZIP_TAMPER
+            scope.add(rule, title=f"Zip member {entry.name!r}: {problem}", member=entry.name,
+                      evidence={"member": entry.name, "problem": problem})
+        why = unsafe_path(entry.name)
+        if why:
+            scope.add(rules.ARCHIVE_PATH, title=f"Zip member path {entry.name!r}: {why}", member=entry.name,
+                      evidence={"member": entry.name})
+        if entry.is_dir or entry.data_offset < 0:
+            continue
+        if torch_zip and (_STORAGE.search(entry.name) or _TORCH_META.search(entry.name)):
+            continue  # raw tensor storage and metadata: torch never unpickles these
+        try:
+            data = _member_bytes(entry, buf, scope)
+            if data is None:
+                continue
+            if entry.method != 0 and not entry.check_crc(data):
+                scope.add(rules.ZIP_TAMPER, title=f"Zip member {entry.name!r}: CRC-32 mismatch", member=entry.name,
+                          evidence={"member": entry.name, "problem": "CRC-32 does not match the data"})
+            elif entry.method == 0 and len(data) < (64 << 20) and not entry.check_crc(data):
+                scope.add(rules.ZIP_TAMPER, title=f"Zip member {entry.name!r}: CRC-32 mismatch", member=entry.name,
+                          evidence={"member": entry.name, "problem": "CRC-32 does not match the data"})
+            if keras and posixpath.basename(entry.name) == "config.json" and "/" not in entry.name:
+                scan_keras_config(data, scope.child(entry.name))
+                continue
+            if torch_zip and entry.name.endswith(".py") and ("/code/" in entry.name or entry.name.startswith("code/")):
+                _scan_torchscript_code(data, scope, entry.name)
+                continue
+            if torch_zip and entry.name.endswith(".debug_pkl"):
+                scope.scan_member(data, entry.name)
+                continue
+            scope.scan_member(data, entry.name)
+        except BombError as e:
+            scope.add(rules.ARCHIVE_BOMB, title=f"Zip member {entry.name!r} is a decompression bomb", member=entry.name,
+                      evidence={"member": entry.name, "compressed": entry.csize, "declared_size": entry.usize,
+                                "expanded_past": e.produced})
+    return fmt
+
+
+def _scan_torchscript_code(data: Buffer, scope: Scope, member: str) -> None:
+    """TorchScript code is Python syntax: parse (never run) it and look at what it calls."""
+    scope.charge(members=1)
+    try:
+        tree = ast.parse(bytes(data).decode("utf-8", "replace"))
+    except SyntaxError as e:
+        scope.add(rules.ARCHIVE_ERROR, title=f"TorchScript code {member!r} does not parse", member=member,
+                  evidence={"error": str(e)})
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names]
+            scope.add(rules.TORCHSCRIPT_CODE, title=f"TorchScript code imports {', '.join(names)}", member=member,
+                      evidence={"imports": names, "line": node.lineno})
+        elif isinstance(node, ast.Call):
+            dotted = _dotted(node.func)
+            if dotted and any(tok in dotted for tok in _TS_DANGEROUS_OPS) and dotted.startswith(("ops.", "torch.")):
+                scope.add(rules.TORCHSCRIPT_CODE, title=f"TorchScript code calls {dotted}", member=member,
+                          evidence={"call": dotted, "line": node.lineno})
+            elif dotted and dotted.startswith("ops.") and not _TS_SAFE_CALLS.match(".".join(dotted.split(".")[:2])):
+                scope.add(rules.TORCHSCRIPT_CODE, title=f"TorchScript code calls custom operator {dotted}",
+                          severity=rules.ONNX_CUSTOM_DOMAIN.severity, member=member,
+                          evidence={"call": dotted, "line": node.lineno})
+            elif isinstance(node.func, ast.Name) and node.func.id in ("eval", "exec", "__import__", "open", "compile"):
+                scope.add(rules.TORCHSCRIPT_CODE, title=f"TorchScript code calls {node.func.id}", member=member,
+                          evidence={"call": node.func.id, "line": node.lineno})
+
+
+def _dotted(node: Any) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+class _View(io.RawIOBase):
+    """A seekable read-only file over a buffer (for tarfile), without copying it."""
+
+    def __init__(self, buf: Buffer) -> None:
+        self._mv = memoryview(buf)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: len(self._mv)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, b: Any) -> int:
+        chunk = self._mv[self._pos : self._pos + len(b)]
+        n = len(chunk)
+        b[:n] = chunk
+        self._pos += n
+        return n
+
+
+def scan_tar(buf: Buffer, scope: Scope) -> str:
+    """Scan a tar archive (PyTorch's legacy tar format included); links and paths are checked."""
+    names: list[str] = []
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(_View(buf)), mode="r:") as tf:
+            while True:
+                member = tf.next()
+                if member is None:
+                    break
+                scope.charge(members=1)
+                names.append(member.name)
+                why = unsafe_path(member.name)
+                if why:
+                    scope.add(rules.ARCHIVE_PATH, title=f"Tar member path {member.name!r}: {why}",
+                              member=member.name, evidence={"member": member.name})
+                if member.issym() or member.islnk():
+                    target = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), member.linkname))
+                    if member.linkname.startswith("/") or target.startswith(".."):
+                        scope.add(rules.ARCHIVE_PATH, title=f"Tar link {member.name!r} points outside the archive",
+                                  member=member.name, evidence={"member": member.name, "target": member.linkname})
+                    continue
+                if not member.isfile():
+                    continue
+                if member.size > scope.limits.max_member_bytes:
+                    raise ResourceLimitError(f"tar member {member.name!r} is larger than {scope.limits.max_member_bytes} bytes")
+                fh = tf.extractfile(member)
+                if fh is None:
+                    continue
+                data = fh.read()
+                scope.charge(nbytes=len(data))
+                scope.scan_member(data, member.name)
+    except tarfile.TarError as e:
+        scope.add(rules.ARCHIVE_ERROR, title=f"Tar archive is malformed: {e}", evidence={"error": str(e)})
+    legacy = {"sys_info", "pickle", "storages", "tensors"} <= {posixpath.basename(n) for n in names}
+    return "pytorch-tar" if legacy else "tar"
+
+
+def scan_7z(buf: Buffer, scope: Scope) -> str:
+    """Scan a 7z archive: sizes are checked from its header before anything is extracted."""
+    import py7zr  # noqa: PLC0415 - heavy, only needed for 7z
+    import py7zr.io  # noqa: PLC0415
+
+    try:
+        with py7zr.SevenZipFile(io.BytesIO(bytes(buf)), mode="r") as z:
+            infos = z.list()
+            total = 0
+            for info in infos:
+                scope.charge(members=1)
+                why = unsafe_path(info.filename)
+                if why:
+                    scope.add(rules.ARCHIVE_PATH, title=f"7z member path {info.filename!r}: {why}",
+                              member=info.filename, evidence={"member": info.filename})
+                size = int(info.uncompressed or 0)
+                total += size
+                if size > scope.limits.max_member_bytes:
+                    raise ResourceLimitError(f"7z member {info.filename!r} declares {size} bytes, over the limit")
+            packed = max(len(buf), 1)
+            if total > scope.limits.ratio_floor and total / packed > scope.limits.max_ratio:
+                raise BombError(total, packed)
+            scope.charge(nbytes=total)
+            factory = py7zr.io.BytesIOFactory(scope.limits.max_member_bytes)
+            z.extract(factory=factory)
+            for info in infos:
+                if info.is_directory or info.filename not in factory.products:
+                    continue
+                product = factory.products[info.filename]
+                product.seek(0)
+                scope.scan_member(product.read(), info.filename)
+    except BombError as e:
+        scope.add(rules.ARCHIVE_BOMB, title="7z archive is a decompression bomb",
+                  evidence={"declared_size": e.produced, "compressed": e.consumed})
+    except (py7zr.exceptions.ArchiveError, py7zr.exceptions.Bad7zFile, OSError, ValueError, KeyError) as e:
+        scope.add(rules.ARCHIVE_ERROR, title=f"7z archive cannot be read: {e}", evidence={"error": str(e)})
+    return "7z"
+
+
+def scan_compressed(kind: str, buf: Buffer, scope: Scope) -> str:
+    """Decompress a whole-file stream (joblib's compressors, .gz, ...) and scan what is inside."""
+    try:
+        inner = decompress(kind, buf, scope)
+    except BombError as e:
+        scope.add(rules.ARCHIVE_BOMB, title=f"{kind} stream is a decompression bomb",
+                  evidence={"compressed": e.consumed, "expanded_past": e.produced})
+        return kind
+    except ResourceLimitError:
+        raise
+    except Exception as e:  # zlib.error, lzma.LZMAError, OSError, lz4's RuntimeError: a corrupt stream
+        scope.add(rules.ARCHIVE_ERROR, title=f"{kind} stream is corrupt: {e}", evidence={"error": str(e)})
+        return kind
+    inner_fmt = scope.scan_member(inner, f"<{kind}>")
+    return f"{inner_fmt}+{kind}"

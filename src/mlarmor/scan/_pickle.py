@@ -1,0 +1,140 @@
+"""Pickle streams as a format: run the inert analysis and turn what it saw into findings."""
+
+from __future__ import annotations
+
+import io
+import mmap
+import pickletools
+
+from mlarmor.findings import Severity
+from mlarmor.scan import rules
+from mlarmor.scan._base import Buffer, Scope
+from mlarmor.scan._pickle_vm import PickleAnalysis, analyze_pickle_stream
+
+__all__ = ["FOLLOWED_LOADERS", "analyze_buffer", "looks_like_pickle", "scan_pickle"]
+
+# Allow-listed loaders whose payload is scanned; the call itself is not a finding.
+FOLLOWED_LOADERS = frozenset({"torch.storage._load_from_bytes"})
+
+# Opcodes a real pickle can start with (protocol 2+ starts with PROTO; 0/1 with a data opcode).
+_FIRST = frozenset(b"\x80(]})NIJKLMFGSTUVXBCc\x8c\x8d\x8e\x88\x89\x8a\x8b\x95i")
+
+
+def looks_like_pickle(data: Buffer) -> bool:
+    """Cheap content check: a PROTO header, or a protocol-0/1 start whose first opcodes decode."""
+    if len(data) < 2:
+        return False
+    first, second = data[0], data[1]
+    if first == 0x80:
+        return second <= 5
+    if first not in _FIRST:
+        return False
+    head = bytes(data[:512])
+    parsed = 0
+    try:
+        for op, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+            parsed += 1
+            if op.name == "STOP" or parsed >= 3:
+                return True
+    except Exception:  # a cut at the 512-byte window or bytes that are not opcodes
+        return parsed >= 2 and len(data) > len(head)
+    return parsed >= 2
+
+
+def _stream(data: Buffer) -> io.BytesIO | mmap.mmap:
+    if isinstance(data, mmap.mmap):
+        return data
+    return io.BytesIO(data)
+
+
+def analyze_buffer(data: Buffer, scope: Scope) -> PickleAnalysis:
+    """Run the inert analysis over ``data``."""
+    return analyze_pickle_stream(_stream(data), scope.policy, scope.limits)
+
+
+def _offset_of(data: Buffer, name: str) -> int | None:
+    """Byte offset where the last component of ``name`` first appears (for the location)."""
+    needle = name.rsplit(".", 1)[-1].encode("utf-8", "replace")
+    if not needle:
+        return None
+    try:
+        pos = data.find(needle) if isinstance(data, bytes | bytearray | mmap.mmap) else bytes(data).find(needle)
+    except (TypeError, ValueError):
+        return None
+    return pos if pos >= 0 else None
+
+
+def scan_pickle(data: Buffer, scope: Scope) -> str:
+    """Scan a pickle stream (one or several concatenated pickles)."""
+    result = analyze_buffer(data, scope)
+    report(result, data, scope)
+    if result.legacy_torch:
+        return "pytorch-legacy"
+    if any(name.startswith("joblib.numpy_pickle.") for name in result.globals):
+        return "joblib"
+    return "pickle"
+
+
+def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
+    """Turn a :class:`PickleAnalysis` into findings on ``scope``."""
+    for name, use in result.globals.items():
+        v = use.verdict
+        if v.status == "allowed":
+            continue
+        evidence: dict[str, object] = {
+            "global": name,
+            "category": v.category or "unknown",
+            "reason": v.reason,
+            "referenced": use.how,
+            "references": use.count,
+            "calls": use.called,
+            "pickle_index": use.pickle_index,
+        }
+        if use.samples:
+            evidence["call_samples"] = use.samples
+        if v.status == "dangerous":
+            title = f"{v.category or 'dangerous'}: {name}" + (" is called" if use.called else " is imported")
+            scope.add(rules.PICKLE_DANGEROUS, title=f"Pickle {title}", evidence=evidence, offset=_offset_of(data, name))
+        else:
+            scope.add(rules.PICKLE_UNKNOWN, title=f"Pickle imports unknown global {name}", evidence=evidence,
+                      offset=_offset_of(data, name))
+    for w in result.writes:
+        scope.add(
+            rules.PICKLE_GLOBAL_WRITE,
+            title=f"Pickle writes into {w.target} ({w.kind})",
+            evidence={"target": w.target, "operation": w.kind, "key": w.key, "value": w.value,
+                      "pickle_index": w.pickle_index},
+        )
+    for i, (loader, payload) in enumerate(result.embedded):
+        before = len(scope.findings)
+        try:
+            fmt = scope.scan_member(payload, f"<{loader} payload #{i}>")
+        except Exception as e:  # limits propagate through the engine; anything else is reported
+            from mlarmor.errors import ResourceLimitError  # noqa: PLC0415
+
+            if isinstance(e, ResourceLimitError):
+                raise
+            fmt = f"unparsed ({e})"
+        nested = scope.findings[before:]
+        worst = max((f.severity for f in nested), default=Severity.NONE)
+        if loader in FOLLOWED_LOADERS and worst < Severity.MEDIUM:
+            continue  # a genuine nested tensor blob whose own content is clean
+        scope.add(
+            rules.PICKLE_EMBEDDED,
+            title=f"Pickle passes a {len(payload)}-byte payload to {loader}",
+            severity=max(Severity.HIGH, worst),
+            evidence={"loader": loader, "payload_bytes": len(payload), "payload_format": fmt,
+                      "payload_findings": len(nested)},
+        )
+    if result.limit_hit:
+        scope.add(rules.PICKLE_LIMIT, evidence={"calls": result.calls, "limit": scope.limits.max_pickle_calls},
+                  offset=result.error_offset)
+    if result.blocked:  # pragma: no cover - the audit hook fired: a scanner defect, fail closed
+        scope.add(rules.PICKLE_DANGEROUS, title="Analysis blocked a side effect", evidence={"events": result.blocked})
+    if result.error is not None:
+        scope.add(
+            rules.PICKLE_MALFORMED,
+            title=f"Pickle stream breaks at offset {result.error_offset}",
+            evidence={"error": result.error, "pickles_completed": result.pickles},
+            offset=result.error_offset,
+        )

@@ -1,0 +1,86 @@
+"""The one versioned report schema (pydantic) behind JSON output, CLI summaries and the HTTP API.
+
+A :class:`Report` is what every verb produces. ``schema_version`` follows semantic versioning:
+a minor bump adds optional fields, a major bump changes or removes one. The JSON Schema document
+is ``Report.model_json_schema()`` (``mlarmor scan --schema`` prints it).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from mlarmor import __version__
+from mlarmor.findings import Finding, Severity, SeverityField, max_severity
+
+__all__ = ["SCHEMA_VERSION", "FileResult", "Report", "ToolInfo"]
+
+SCHEMA_VERSION = "1.0.0"
+
+
+class ToolInfo(BaseModel):
+    """Which program wrote the report."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = "mlarmor"
+    version: str = __version__
+
+
+class FileResult(BaseModel):
+    """Everything the scanner learned about one file (or one directory entry)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    format: str = Field(description="Detected format, e.g. 'pytorch-zip', 'pickle', 'joblib', 'gguf'.")
+    size: int | None = None
+    findings: list[Finding] = Field(default_factory=list)
+    members: int = Field(default=0, description="Archive members and embedded streams examined.")
+    bytes_read: int = Field(default=0, description="Bytes the scanner read or decompressed.")
+    seconds: float = 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def severity(self) -> SeverityField:
+        """Highest severity among the findings: the file's verdict."""
+        return max_severity(self.findings)
+
+
+class Report(BaseModel):
+    """A complete result of one mlarmor run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: str = SCHEMA_VERSION
+    kind: Literal["scan", "verify"] = "scan"
+    tool: ToolInfo = Field(default_factory=ToolInfo)
+    created_at: str = Field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    files: list[FileResult] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list, description="Findings not tied to one file.")
+    errors: list[str] = Field(default_factory=list, description="Inputs that could not be processed.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def all_findings(self) -> list[Finding]:
+        """Findings of every file plus the report-level ones."""
+        out = list(self.findings)
+        for f in self.files:
+            out.extend(f.findings)
+        return out
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def severity(self) -> SeverityField:
+        """Highest severity in the whole report."""
+        return max_severity(self.all_findings())
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def summary(self) -> dict[str, int]:
+        """Number of files at each verdict severity."""
+        counts = {s.label: 0 for s in Severity}
+        for f in self.files:
+            counts[f.severity.label] += 1
+        return counts
