@@ -17,6 +17,7 @@ from mlarmor.schema import FileResult, Report
 __all__ = ["scan"]
 
 _FORMATS = ("table", "json", "sarif")
+_DEFAULT = Limits()
 
 
 def _severity(value: str) -> Severity:
@@ -33,11 +34,11 @@ def scan(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
     fail_on: str = typer.Option("high", "--fail-on", help="Exit 1 when a finding is at or above: low, medium, high, critical."),
     policy_file: Path | None = typer.Option(None, "--policy", help="TOML/YAML file allowing extra globals."),
-    max_depth: int = typer.Option(Limits.max_depth, help="Nesting limit for archives and embedded streams."),
-    max_members: int = typer.Option(Limits.max_members, help="Archive members examined per file."),
-    max_total_bytes: int = typer.Option(Limits.max_total_bytes, help="Bytes decompressed per file."),
-    max_member_bytes: int = typer.Option(Limits.max_member_bytes, help="Decompressed size of one member."),
-    max_pickle_calls: int = typer.Option(Limits.max_pickle_calls, help="Calls recorded per pickle."),
+    max_depth: int = typer.Option(_DEFAULT.max_depth, help="Nesting limit for archives and embedded streams."),
+    max_members: int = typer.Option(_DEFAULT.max_members, help="Archive members examined per file."),
+    max_total_bytes: int = typer.Option(_DEFAULT.max_total_bytes, help="Bytes decompressed per file."),
+    max_member_bytes: int = typer.Option(_DEFAULT.max_member_bytes, help="Decompressed size of one member."),
+    max_pickle_calls: int = typer.Option(_DEFAULT.max_pickle_calls, help="Calls recorded per pickle."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show low-severity details too."),
     schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of the report and exit."),
 ) -> None:

@@ -69,6 +69,7 @@ def scan_zip(buf: Buffer, scope: Scope) -> str:
     except ZipFormatError as e:
         scope.add(rules.ARCHIVE_ERROR, title=f"Zip archive cannot be read: {e}", evidence={"error": str(e)})
         return "zip"
+    scope.charge(read=46 * len(listing.entries) + sum(len(e.name) for e in listing.entries))
     names = [e.name for e in listing.entries]
     torch_zip = _torch_layout(names)
     from mlarmor.scan._keras import is_keras_archive, scan_keras_config  # noqa: PLC0415
@@ -94,6 +95,7 @@ def scan_zip(buf: Buffer, scope: Scope) -> str:
         if torch_zip and (_STORAGE.search(entry.name) or _TORCH_META.search(entry.name)):
             continue  # raw tensor storage and metadata: torch never unpickles these
         try:
+            scope.charge(read=entry.csize if entry.method != 0 else 0)
             data = _member_bytes(entry, buf, scope)
             if data is None:
                 continue

@@ -72,6 +72,7 @@ class Rule:
 class _Budget:
     members: int = 0
     bytes: int = 0
+    read: int = 0
 
 
 @dataclass(slots=True)
@@ -141,8 +142,12 @@ class Scope:
             formats=self.formats,
         )
 
-    def charge(self, *, members: int = 0, nbytes: int = 0) -> None:
-        """Count members and decompressed bytes against the limits; raise when one is exceeded."""
+    def charge(self, *, members: int = 0, nbytes: int = 0, read: int = 0) -> None:
+        """Count members and decompressed bytes against the limits; raise when one is exceeded.
+
+        ``read`` counts bytes parsed from the file or a member (reported as ``bytes_read``; it has no limit).
+        """
+        self.budget.read += read
         self.budget.members += members
         self.budget.bytes += nbytes
         if self.budget.members > self.limits.max_members:

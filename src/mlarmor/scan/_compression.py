@@ -138,7 +138,7 @@ def decompress(kind: str, data: Buffer, scope: Scope) -> Buffer:
             if sink.size > limits.ratio_floor and sink.size / max(pos, 1) > limits.max_ratio:
                 raise BombError(sink.size, pos)
         if d.eof:
-            rest = bytes(d.unused_data)
+            rest = bytes(d.unused_data or b"")
             if kind in ("gzip", "bz2", "xz", "lz4") and rest.strip(b"\x00"):
                 d = _decompressor(kind)
                 queue.append(rest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -152,7 +153,7 @@ class Scanner:
         scope = Scope(path=name, limits=self.limits, policy=self.policy, recurse=_recurse)
         fmt = self._run(data, scope)
         return FileResult(path=name, format=fmt, size=len(data), findings=_dedupe(scope.findings),
-                          members=scope.budget.members, bytes_read=scope.budget.bytes + len(data),
+                          members=scope.budget.members, bytes_read=scope.budget.bytes + scope.budget.read,
                           seconds=round(time.perf_counter() - start, 4))
 
     def _run(self, data: Buffer, scope: Scope) -> str:
@@ -172,7 +173,11 @@ class Scanner:
         p = Path(path)
         start = time.perf_counter()
         try:
-            size = p.stat().st_size
+            st = p.stat()
+            if not stat.S_ISREG(st.st_mode):
+                kind = "directory" if stat.S_ISDIR(st.st_mode) else "special file (FIFO, socket or device)"
+                raise InputError(f"{p} is a {kind}, not a regular file; nothing was read.")
+            size = st.st_size
             with open(p, "rb") as fh:
                 if size == 0:
                     return self._finish(p, b"", start)
@@ -191,7 +196,7 @@ class Scanner:
         scope = Scope(path=str(p), limits=self.limits, policy=self.policy, recurse=_recurse)
         fmt = self._run(data, scope)
         return FileResult(path=str(p), format=fmt, size=len(data), findings=_dedupe(scope.findings),
-                          members=scope.budget.members, bytes_read=scope.budget.bytes,
+                          members=scope.budget.members, bytes_read=scope.budget.bytes + scope.budget.read,
                           seconds=round(time.perf_counter() - start, 4))
 
     def iter_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:

@@ -67,6 +67,7 @@ def _offset_of(data: Buffer, name: str) -> int | None:
 def scan_pickle(data: Buffer, scope: Scope) -> str:
     """Scan a pickle stream (one or several concatenated pickles)."""
     result = analyze_buffer(data, scope)
+    scope.charge(read=result.end)
     report(result, data, scope)
     if result.legacy_torch:
         return "pytorch-legacy"

@@ -373,22 +373,21 @@ class _Tracer:
         if not isinstance(state, dict):
             raise pickle.UnpicklingError("joblib NumpyArrayWrapper state is not a dict")
         shape, dtype = state.get("shape"), state.get("dtype")
-        if "numpy_array_alignment_bytes" in state and state.get("numpy_array_alignment_bytes") is not None:
+        code = self._string(dtype._v.args[0]) if isinstance(dtype, _Inert) and dtype._v.args else None
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or not code:
+            raise pickle.UnpicklingError("joblib NumpyArrayWrapper has no readable shape/dtype")
+        kind = code.lstrip("<>|=")[:1]
+        if kind == "O":  # object arrays are pickled inline (and unpickled by joblib in turn)
+            self._nested_inline_pickle()
+            return
+        if state.get("numpy_array_alignment_bytes") is not None:
             pad = self.stream.read(1)
             if len(pad) == 1 and pad[0]:
                 self.stream.seek(pad[0], io.SEEK_CUR)
-        code = dtype._v.args[0] if isinstance(dtype, _Inert) and dtype._v.args else None
-        code = self._string(code)
-        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or not code:
-            raise pickle.UnpicklingError("joblib NumpyArrayWrapper has no readable shape/dtype")
         count = 1
         for d in shape:
             count *= d
-        kind = code.lstrip("<>|=")[:1]
         digits = "".join(ch for ch in code if ch.isdigit())
-        if kind == "O":
-            self._nested_inline_pickle()
-            return
         size = int(digits) if digits else {"b": 1, "?": 1, "M": 8, "m": 8}.get(kind, 0)
         if kind == "U":
             size *= 4

@@ -212,6 +212,10 @@ _ALLOWED_EXACT: frozenset[str] = frozenset(
         "torch.Size", "torch.device", "torch.Tensor", "torch.nn.parameter.Parameter",
         "torch.nn.parameter.Buffer", "torch.nn.parameter.UninitializedParameter",
         "torch.nn.parameter.UninitializedBuffer", "torch._tensor.Tensor",
+        # TorchScript's own unpickler helpers (resolved from a fixed table, never imported)
+        "torch.jit._pickle.build_intlist", "torch.jit._pickle.build_tensorlist", "torch.jit._pickle.build_doublelist",
+        "torch.jit._pickle.build_boollist", "torch.jit._pickle.build_tensor_from_id",
+        "torch.jit._pickle.restore_type_tag",
         # joblib array wrappers (the arrays themselves are read as raw data)
         "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle.NDArrayWrapper",
         "joblib.numpy_pickle.ZNDArrayWrapper",

@@ -1,0 +1,87 @@
+"""``mlarmor demo``: the built-in demonstration on generated model files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from mlarmor.cli._common import EXIT_FINDINGS, EXIT_OK, console, handles_errors
+from mlarmor.findings import Severity
+from mlarmor.report.terminal import SEVERITY_STYLE
+from mlarmor.scan import Scanner
+from mlarmor.schema import FileResult
+
+__all__ = ["demo"]
+
+
+def _verdict(s: Severity) -> Text:
+    return Text("clean" if s == Severity.NONE else s.label, style=SEVERITY_STYLE[s])
+
+
+def _top(result: FileResult) -> str:
+    if not result.findings:
+        return ""
+    f = result.findings[0]
+    return f.title if len(f.title) < 90 else f.title[:87] + "..."
+
+
+@handles_errors
+def demo(
+    out: Path = typer.Option(Path("mlarmor-demo"), "--out", help="Folder for the generated demo files."),
+    keep: bool = typer.Option(True, "--keep/--clean", help="Keep the generated files for further scans."),
+) -> None:
+    """Write benign and trojaned model files, scan them, and show the verdicts.
+
+    Benign files are written by the real libraries (PyTorch, scikit-learn, joblib, NumPy, and Keras,
+    ONNX, safetensors, GGUF when installed). Malicious files carry harmless payloads that would create
+    a file in a canary folder if anything ever ran them; the demo checks that folder stays empty.
+
+    Example:
+
+        mlarmor demo --out /tmp/mlarmor-demo
+    """
+    from mlarmor.data.artifacts import write_benign  # noqa: PLC0415 - imports the ML libraries
+    from mlarmor.data.trojans import write_malicious  # noqa: PLC0415
+
+    if out.exists():
+        shutil.rmtree(out)
+    benign_dir, bad_dir, canary = out / "benign", out / "malicious", out / "canary"
+    for d in (benign_dir, bad_dir, canary):
+        d.mkdir(parents=True, exist_ok=True)
+    with console.status("Writing benign artifacts with the real libraries..."):
+        benign = write_benign(benign_dir)
+    with console.status("Generating trojaned files (harmless payloads)..."):
+        malicious = write_malicious(bad_dir, canary)
+    scanner = Scanner()
+    with console.status(f"Scanning {len(benign) + len(malicious)} files without loading them..."):
+        good_results = scanner.scan_paths(benign)
+        bad_results = scanner.scan_paths(malicious)
+
+    table = Table(title="mlarmor demo: static scan verdicts", header_style="bold", show_lines=False)
+    table.add_column("Set")
+    table.add_column("File", overflow="fold")
+    table.add_column("Format")
+    table.add_column("Verdict")
+    table.add_column("Top finding", overflow="fold")
+    for label, results in (("benign", good_results), ("malicious", bad_results)):
+        for r in results:
+            table.add_row(label, Path(r.path).name, r.format, _verdict(r.severity), _top(r))
+    console.print(table)
+
+    caught = sum(r.severity >= Severity.HIGH for r in bad_results)
+    false_alarms = [r for r in good_results if r.severity >= Severity.HIGH]
+    ran = sorted(p.name for p in canary.iterdir())
+    console.print(f"\nmalicious files flagged high or critical: [bold]{caught}/{len(bad_results)}[/]")
+    console.print(f"benign files flagged high or critical:    [bold]{len(false_alarms)}/{len(good_results)}[/]")
+    console.print(
+        "canary folder: " + ("[green]empty — no payload ran[/]" if not ran else f"[red]{len(ran)} payload(s) ran: {ran}[/]")
+    )
+    console.print(f"\nFiles are in {out}/. Try: [bold]mlarmor scan {bad_dir} --format sarif -o scan.sarif[/]")
+    if not keep:
+        shutil.rmtree(out, ignore_errors=True)
+    ok = caught == len(bad_results) and not false_alarms and not ran
+    raise typer.Exit(EXIT_OK if ok else EXIT_FINDINGS)
