@@ -73,4 +73,6 @@ def invalid_parameter(name: str, owner: str, expected: str, got: object) -> Inva
 
     Example: ``The 'eps' parameter of LinfPGD must be a float in [0, inf). Got -0.1 instead.``
     """
-    return InvalidParameterError(f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead.")
+    return InvalidParameterError(
+        f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead."
+    )

@@ -69,7 +69,9 @@ def test_json_report_shape(files: dict[str, Path], tmp_path: Path) -> None:
     assert by_name["evil.pkl"]["severity"] == "critical"
     assert by_name["good.pkl"]["severity"] == "none"
     finding = by_name["evil.pkl"]["findings"][0]
-    assert {"id", "severity", "title", "evidence", "location", "atlas", "owasp", "mitigations"} <= set(finding)
+    assert {"id", "severity", "title", "evidence", "location", "atlas", "owasp", "mitigations"} <= set(
+        finding
+    )
     assert "AML.T0011.000" in finding["atlas"]
 
 

@@ -92,7 +92,8 @@ def test_zip_members_and_nesting(scanner: Scanner, canary: Path) -> None:
         t.addfile(info, io.BytesIO(inner.getvalue()))
     result = scanner.scan_bytes(outer.getvalue(), "bundle.tar")
     crit = [f for f in result.findings if f.severity == Severity.CRITICAL]
-    assert crit and crit[0].location.member == "bundle/inner.zip/payload.pkl"
+    assert crit
+    assert crit[0].location.member == "bundle/inner.zip/payload.pkl"
 
 
 def _zip_with(member: str, data: bytes, *, method: int = zipfile.ZIP_DEFLATED) -> bytearray:
@@ -127,7 +128,7 @@ def test_zip_crc_mismatch_is_tampering(scanner: Scanner, canary: Path) -> None:
 
 def test_zip_local_name_mismatch(scanner: Scanner, canary: Path) -> None:
     raw = _zip_with("archive/data.pkl", _evil(canary))
-    raw[30:30 + len("archive/data.pkl")] = b"archive/xxxx.pkl"
+    raw[30 : 30 + len("archive/data.pkl")] = b"archive/xxxx.pkl"
     result = scanner.scan_bytes(bytes(raw))
     assert any("local header names" in f.title for f in result.findings)
     assert result.severity == Severity.CRITICAL

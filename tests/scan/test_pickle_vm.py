@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from mlarmor.findings import Severity
 from mlarmor.scan import Limits, Policy, Scanner
-from mlarmor.scan._pickle_vm import _Inert, _InertUnpickler, _StubMeta, _Tracer, PickleAnalysis, analyze_pickle_stream
+from mlarmor.scan._pickle_vm import (
+    PickleAnalysis,
+    _Inert,
+    _InertUnpickler,
+    _StubMeta,
+    _Tracer,
+    analyze_pickle_stream,
+)
 
 
 def _touch_payload(canary: Path, name: str = "ran") -> str:
@@ -138,7 +145,7 @@ def test_dotted_attribute_chain(scanner: Scanner) -> None:
 
 def test_memo_and_newobj_paths(scanner: Scanner) -> None:
     # names through memo: put 'os' and 'system' in the memo, fetch them, STACK_GLOBAL, NEWOBJ
-    data = (b"\x80\x04\x8c\x02os\x94\x8c\x06system\x94h\x00h\x01\x93\x8c\x04true\x85\x81.")
+    data = b"\x80\x04\x8c\x02os\x94\x8c\x06system\x94h\x00h\x01\x93\x8c\x04true\x85\x81."
     result = scanner.scan_bytes(data)
     assert "os.system" in _globals(result)
 
@@ -173,16 +180,36 @@ def test_benign_containers_are_clean(scanner: Scanner) -> None:
     import collections
     import datetime
 
-    obj = {"a": [1, 2.5, "x", b"y", None, True], "b": collections.OrderedDict(k=(1, 2)),
-           "c": datetime.datetime(2024, 1, 2), "d": {1, 2}, "e": frozenset({3}), "f": bytearray(b"z")}
+    obj = {
+        "a": [1, 2.5, "x", b"y", None, True],
+        "b": collections.OrderedDict(k=(1, 2)),
+        "c": datetime.datetime(2024, 1, 2),
+        "d": {1, 2},
+        "e": frozenset({3}),
+        "f": bytearray(b"z"),
+    }
     for proto in range(6):
         result = scanner.scan_bytes(pickle.dumps(obj, protocol=proto))
         assert result.severity == Severity.NONE, (proto, result.findings)
 
 
 # --- proof that nothing real comes out of the unpickler ---------------------------------------
-_SAFE_TYPES = (str, bytes, bytearray, int, float, bool, type(None), list, tuple, dict, set, frozenset,
-               pickle.PickleBuffer, _Inert)
+_SAFE_TYPES = (
+    str,
+    bytes,
+    bytearray,
+    int,
+    float,
+    bool,
+    type(None),
+    list,
+    tuple,
+    dict,
+    set,
+    frozenset,
+    pickle.PickleBuffer,
+    _Inert,
+)
 
 
 def _walk(obj: object, seen: set[int]) -> None:
@@ -202,12 +229,59 @@ def _walk(obj: object, seen: set[int]) -> None:
 
 
 _FRAGMENTS = [
-    b"\x80\x02", b"\x80\x04", b"(", b")", b"]", b"}", b"N", b"\x88", b"\x89", b"K\x01", b"J\x00\x00\x00\x01",
-    b"\x8c\x02os", b"\x8c\x06system", b"\x8c\x08builtins", b"\x8c\x04eval", b"\x8c\x0bcollections",
-    b"\x8c\x0bOrderedDict", b"\x93", b"cos\nsystem\n", b"cbuiltins\ngetattr\n", b"ccollections\nOrderedDict\n",
-    b"R", b"\x81", b"\x92", b"b", b"o", b"i__main__\nX\n", b"s", b"u", b"a", b"e", b"t", b"\x85", b"\x86",
-    b"\x87", b"\x94", b"h\x00", b"h\x01", b"q\x00", b"0", b"1", b"2", b"Q", b"\x82\x01", b"\x97", b"\x98",
-    b"\x96", b"\x90", b"\x91", b"\x8f", b"\x95\x05\x00\x00\x00\x00\x00\x00\x00", b"C\x01x", b"X\x01\x00\x00\x00y",
+    b"\x80\x02",
+    b"\x80\x04",
+    b"(",
+    b")",
+    b"]",
+    b"}",
+    b"N",
+    b"\x88",
+    b"\x89",
+    b"K\x01",
+    b"J\x00\x00\x00\x01",
+    b"\x8c\x02os",
+    b"\x8c\x06system",
+    b"\x8c\x08builtins",
+    b"\x8c\x04eval",
+    b"\x8c\x0bcollections",
+    b"\x8c\x0bOrderedDict",
+    b"\x93",
+    b"cos\nsystem\n",
+    b"cbuiltins\ngetattr\n",
+    b"ccollections\nOrderedDict\n",
+    b"R",
+    b"\x81",
+    b"\x92",
+    b"b",
+    b"o",
+    b"i__main__\nX\n",
+    b"s",
+    b"u",
+    b"a",
+    b"e",
+    b"t",
+    b"\x85",
+    b"\x86",
+    b"\x87",
+    b"\x94",
+    b"h\x00",
+    b"h\x01",
+    b"q\x00",
+    b"0",
+    b"1",
+    b"2",
+    b"Q",
+    b"\x82\x01",
+    b"\x97",
+    b"\x98",
+    b"\x96",
+    b"\x90",
+    b"\x91",
+    b"\x8f",
+    b"\x95\x05\x00\x00\x00\x00\x00\x00\x00",
+    b"C\x01x",
+    b"X\x01\x00\x00\x00y",
 ]
 
 
@@ -227,3 +301,22 @@ def test_random_opcode_streams_never_yield_real_objects(frags: list[bytes]) -> N
     assert set(sys.modules) == modules_before
     analysis = analyze_pickle_stream(io.BytesIO(data), Policy(), Limits())
     assert analysis.blocked == []
+
+
+def test_audit_hook_blocks_side_effects_while_analysing(tmp_path: Path) -> None:
+    from mlarmor.scan import _pickle_vm as vm
+
+    vm._guard.blocked = []
+    vm._guard.active = True
+    try:
+        with pytest.raises(vm.SideEffectBlocked):
+            open(tmp_path / "x", "w")  # noqa: SIM115
+        with pytest.raises(vm.SideEffectBlocked):
+            __import__("antigravity")
+        with pytest.raises(vm.SideEffectBlocked):
+            os.system("true")
+    finally:
+        vm._guard.active = False
+    assert not (tmp_path / "x").exists()
+    assert "antigravity" not in sys.modules
+    open(tmp_path / "y", "w").close()

@@ -13,7 +13,17 @@ from rich.console import Console
 
 from mlarmor.errors import MlarmorError
 
-__all__ = ["EXIT_ERROR", "EXIT_FINDINGS", "EXIT_OK", "OutputFormat", "console", "err_console", "fail", "handles_errors", "write_output"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_FINDINGS",
+    "EXIT_OK",
+    "OutputFormat",
+    "console",
+    "err_console",
+    "fail",
+    "handles_errors",
+    "write_output",
+]
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -71,5 +81,3 @@ def write_output(text: str, output: Path | None) -> None:
         tmp.replace(output)
     except OSError as e:
         raise fail(f"cannot write {output}: {e.strerror or e}", "choose a writable --output path") from None
-
-

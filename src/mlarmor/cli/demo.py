@@ -41,11 +41,10 @@ def demo(
     a file in a canary folder if anything ever ran them; the demo checks that folder stays empty.
 
     Example:
-
         mlarmor demo --out /tmp/mlarmor-demo
     """
-    from mlarmor.data.artifacts import write_benign  # noqa: PLC0415 - imports the ML libraries
-    from mlarmor.data.trojans import write_malicious  # noqa: PLC0415
+    from mlarmor.data.artifacts import write_benign
+    from mlarmor.data.trojans import write_malicious
 
     if out.exists():
         shutil.rmtree(out)
@@ -76,9 +75,12 @@ def demo(
     false_alarms = [r for r in good_results if r.severity >= Severity.HIGH]
     ran = sorted(p.name for p in canary.iterdir())
     console.print(f"\nmalicious files flagged high or critical: [bold]{caught}/{len(bad_results)}[/]")
-    console.print(f"benign files flagged high or critical:    [bold]{len(false_alarms)}/{len(good_results)}[/]")
     console.print(
-        "canary folder: " + ("[green]empty — no payload ran[/]" if not ran else f"[red]{len(ran)} payload(s) ran: {ran}[/]")
+        f"benign files flagged high or critical:    [bold]{len(false_alarms)}/{len(good_results)}[/]"
+    )
+    console.print(
+        "canary folder: "
+        + ("[green]empty — no payload ran[/]" if not ran else f"[red]{len(ran)} payload(s) ran: {ran}[/]")
     )
     console.print(f"\nFiles are in {out}/. Try: [bold]mlarmor scan {bad_dir} --format sarif -o scan.sarif[/]")
     if not keep:

@@ -17,10 +17,20 @@ from mlarmor.schema import Report
 __all__ = ["to_sarif"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note",
-          Severity.NONE: "none"}
-_SECURITY_SEVERITY = {Severity.CRITICAL: "9.5", Severity.HIGH: "8.0", Severity.MEDIUM: "5.5", Severity.LOW: "3.0",
-                      Severity.NONE: "0.0"}
+_LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.NONE: "none",
+}
+_SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+    Severity.NONE: "0.0",
+}
 
 
 def _uri(path: str | None) -> str:
@@ -41,15 +51,20 @@ def _rule_descriptor(rule_id: str, sample: Finding) -> dict[str, Any]:
     mitigations = list(rule.mitigations) if rule else sample.mitigations
     atlas = list(rule.atlas) if rule else sample.atlas
     owasp = list(rule.owasp) if rule else sample.owasp
-    tags = ["security", *(f"{a} {ATLAS.get(a, '')}".strip() for a in atlas),
-            *(f"OWASP-{o} {OWASP_ML.get(o, '')}".strip() for o in owasp)]
+    tags = [
+        "security",
+        *(f"{a} {ATLAS.get(a, '')}".strip() for a in atlas),
+        *(f"OWASP-{o} {OWASP_ML.get(o, '')}".strip() for o in owasp),
+    ]
     return {
         "id": rule_id,
         "name": "".join(part.capitalize() for part in rule_id.replace(".", "-").split("-")),
         "shortDescription": {"text": title},
         "fullDescription": {"text": description},
-        "help": {"text": "\n".join(f"- {m}" for m in mitigations) or description,
-                 "markdown": "\n".join(f"- {m}" for m in mitigations) or description},
+        "help": {
+            "text": "\n".join(f"- {m}" for m in mitigations) or description,
+            "markdown": "\n".join(f"- {m}" for m in mitigations) or description,
+        },
         "defaultConfiguration": {"level": _LEVEL[severity]},
         "properties": {"tags": tags, "security-severity": _SECURITY_SEVERITY[severity], "precision": "high"},
     }
@@ -80,31 +95,47 @@ def to_sarif(report: Report) -> str:
         fingerprint = hashlib.sha256(
             f"{f.id}|{f.location.path}|{f.location.member}|{f.title}".encode()
         ).hexdigest()
-        results.append({
-            "ruleId": f.id,
-            "ruleIndex": index[f.id],
-            "level": _LEVEL[f.severity],
-            "message": {"text": text},
-            "locations": [location],
-            "partialFingerprints": {"mlarmorFinding/v1": fingerprint},
-            "properties": {"severity": f.severity.label, "atlas": f.atlas, "owasp": f.owasp, "evidence": f.evidence},
-        })
+        results.append(
+            {
+                "ruleId": f.id,
+                "ruleIndex": index[f.id],
+                "level": _LEVEL[f.severity],
+                "message": {"text": text},
+                "locations": [location],
+                "partialFingerprints": {"mlarmorFinding/v1": fingerprint},
+                "properties": {
+                    "severity": f.severity.label,
+                    "atlas": f.atlas,
+                    "owasp": f.owasp,
+                    "evidence": f.evidence,
+                },
+            }
+        )
     log = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "mlarmor",
-                "version": __version__,
-                "semanticVersion": __version__,
-                "informationUri": "https://github.com/mlarmor/mlarmor",
-                "rules": [_rule_descriptor(rid, samples[rid]) for rid in ordered],
-            }},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(os.getcwd()).resolve().as_uri() + "/"}},
-            "results": results,
-            "invocations": [{"executionSuccessful": not report.errors,
-                             "toolExecutionNotifications": [{"message": {"text": e}, "level": "error"}
-                                                            for e in report.errors]}],
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "mlarmor",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": "https://github.com/mlarmor/mlarmor",
+                        "rules": [_rule_descriptor(rid, samples[rid]) for rid in ordered],
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(os.getcwd()).resolve().as_uri() + "/"}},
+                "results": results,
+                "invocations": [
+                    {
+                        "executionSuccessful": not report.errors,
+                        "toolExecutionNotifications": [
+                            {"message": {"text": e}, "level": "error"} for e in report.errors
+                        ],
+                    }
+                ],
+            }
+        ],
     }
     return json.dumps(log, indent=2, default=str)

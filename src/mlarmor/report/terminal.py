@@ -25,7 +25,9 @@ def _sev(s: Severity) -> Text:
     return Text(label, style=SEVERITY_STYLE[s])
 
 
-def print_report(report: Report, console: Console, *, min_detail: Severity = Severity.LOW, verbose: bool = False) -> None:
+def print_report(
+    report: Report, console: Console, *, min_detail: Severity = Severity.LOW, verbose: bool = False
+) -> None:
     """Print a scan report: one row per file, then the findings of each file that has any."""
     table = Table(title="mlarmor scan", show_lines=False, header_style="bold")
     table.add_column("Verdict")
@@ -56,8 +58,11 @@ def print_report(report: Report, console: Console, *, min_detail: Severity = Sev
             if x.atlas or x.owasp:
                 console.print(Text("      " + " ".join([*x.atlas, *x.owasp]), style="dim"), highlight=False)
     counts = report.summary
-    parts = [f"{counts[s.label]} {('clean' if s == Severity.NONE else s.label)}" for s in reversed(Severity)
-             if counts[s.label]]
+    parts = [
+        f"{counts[s.label]} {('clean' if s == Severity.NONE else s.label)}"
+        for s in reversed(Severity)
+        if counts[s.label]
+    ]
     console.print(f"\n{len(report.files)} file(s) scanned: " + (", ".join(parts) or "nothing found"))
     for err in report.errors:
         console.print(Text(f"error: {err}", style="red"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from os import PathLike
 
-from mlarmor.schema import FileResult
 from mlarmor.scan._base import Limits, Rule, Scope
 from mlarmor.scan._engine import Scanner, sniff
 from mlarmor.scan.policy import Policy, Verdict
 from mlarmor.scan.rules import ALL_RULES, rule_by_id
+from mlarmor.schema import FileResult
 
 __all__ = [
     "ALL_RULES",

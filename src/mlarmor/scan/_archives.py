@@ -19,9 +19,11 @@ __all__ = ["scan_7z", "scan_compressed", "scan_tar", "scan_zip"]
 
 _STORAGE = re.compile(r"(^|/)(data|\.data)/\d+$|(^|/)\.data/")
 _TORCH_META = re.compile(r"(^|/)(version|byteorder|\.format_version|\.storage_alignment)$")
-_TS_SAFE_CALLS = re.compile(r"^(ops\.(aten|prim|quantized|_caffe2|profiler)|torch|__torch__|annotate|uninitialized|"
-                            r"isinstance|len|int|float|bool|str|range|enumerate|zip|getattr|hasattr|print|"
-                            r"unchecked_cast|_\w+|[a-z_][a-z0-9_]*)$")
+_TS_SAFE_CALLS = re.compile(
+    r"^(ops\.(aten|prim|quantized|_caffe2|profiler)|torch|__torch__|annotate|uninitialized|"
+    r"isinstance|len|int|float|bool|str|range|enumerate|zip|getattr|hasattr|print|"
+    r"unchecked_cast|_\w+|[a-z_][a-z0-9_]*)$"
+)
 _TS_DANGEROUS_OPS = ("from_file", "_load_for_lite", "load", "save", "_jit_", "system", "popen", "_c_ops")
 
 
@@ -31,8 +33,12 @@ def _member_bytes(entry: ZipEntry, buf: Buffer, scope: Scope) -> Buffer | None:
         return data
     kind = {8: "deflate", 12: "bz2", 14: "lzma"}.get(entry.method)
     if kind is None:
-        scope.add(rules.ARCHIVE_ERROR, title=f"Member {entry.name!r} uses unsupported compression method {entry.method}",
-                  member=entry.name, evidence={"method": entry.method})
+        scope.add(
+            rules.ARCHIVE_ERROR,
+            title=f"Member {entry.name!r} uses unsupported compression method {entry.method}",
+            member=entry.name,
+            evidence={"method": entry.method},
+        )
         return None
     if kind == "lzma":  # zip's LZMA: 4-byte header, then props; decode via raw LZMA1 properties
         return _zip_lzma(data, scope, entry)
@@ -40,7 +46,7 @@ def _member_bytes(entry: ZipEntry, buf: Buffer, scope: Scope) -> Buffer | None:
 
 
 def _zip_lzma(data: memoryview, scope: Scope, entry: ZipEntry) -> Buffer | None:
-    import lzma  # noqa: PLC0415
+    import lzma
 
     try:
         psize = int.from_bytes(bytes(data[2:4]), "little")
@@ -51,8 +57,12 @@ def _zip_lzma(data: memoryview, scope: Scope, entry: ZipEntry) -> Buffer | None:
         scope.charge(nbytes=len(out))
         return out
     except lzma.LZMAError as e:
-        scope.add(rules.ARCHIVE_ERROR, title=f"Member {entry.name!r} cannot be decompressed", member=entry.name,
-                  evidence={"error": str(e)})
+        scope.add(
+            rules.ARCHIVE_ERROR,
+            title=f"Member {entry.name!r} cannot be decompressed",
+            member=entry.name,
+            evidence={"error": str(e)},
+        )
         return None
 
 
@@ -72,10 +82,15 @@ def scan_zip(buf: Buffer, scope: Scope) -> str:
     scope.charge(read=46 * len(listing.entries) + sum(len(e.name) for e in listing.entries))
     names = [e.name for e in listing.entries]
     torch_zip = _torch_layout(names)
-    from mlarmor.scan._keras import is_keras_archive, scan_keras_config  # noqa: PLC0415
+    from mlarmor.scan._keras import is_keras_archive, scan_keras_config
 
     keras = not torch_zip and is_keras_archive(names)
-    npz = not torch_zip and not keras and bool(names) and all(n.endswith(".npy") for n in names if not n.endswith("/"))
+    npz = (
+        not torch_zip
+        and not keras
+        and bool(names)
+        and all(n.endswith(".npy") for n in names if not n.endswith("/"))
+    )
     fmt = "pytorch-zip" if torch_zip else "keras" if keras else "npz" if npz else "zip"
     if torch_zip and any("/code/" in n or n.startswith("code/") for n in names):
         fmt = "torchscript"
@@ -84,12 +99,20 @@ def scan_zip(buf: Buffer, scope: Scope) -> str:
     for entry in listing.entries:
         for problem in entry.problems:
             rule = rules.ARCHIVE_ERROR if problem.startswith("member data runs past") else rules.ZIP_TAMPER
-            scope.add(rule, title=f"Zip member {entry.name!r}: {problem}", member=entry.name,
-                      evidence={"member": entry.name, "problem": problem})
+            scope.add(
+                rule,
+                title=f"Zip member {entry.name!r}: {problem}",
+                member=entry.name,
+                evidence={"member": entry.name, "problem": problem},
+            )
         why = unsafe_path(entry.name)
         if why:
-            scope.add(rules.ARCHIVE_PATH, title=f"Zip member path {entry.name!r}: {why}", member=entry.name,
-                      evidence={"member": entry.name})
+            scope.add(
+                rules.ARCHIVE_PATH,
+                title=f"Zip member path {entry.name!r}: {why}",
+                member=entry.name,
+                evidence={"member": entry.name},
+            )
         if entry.is_dir or entry.data_offset < 0:
             continue
         if torch_zip and (_STORAGE.search(entry.name) or _TORCH_META.search(entry.name)):
@@ -99,16 +122,24 @@ def scan_zip(buf: Buffer, scope: Scope) -> str:
             data = _member_bytes(entry, buf, scope)
             if data is None:
                 continue
-            if entry.method != 0 and not entry.check_crc(data):
-                scope.add(rules.ZIP_TAMPER, title=f"Zip member {entry.name!r}: CRC-32 mismatch", member=entry.name,
-                          evidence={"member": entry.name, "problem": "CRC-32 does not match the data"})
-            elif entry.method == 0 and len(data) < (64 << 20) and not entry.check_crc(data):
-                scope.add(rules.ZIP_TAMPER, title=f"Zip member {entry.name!r}: CRC-32 mismatch", member=entry.name,
-                          evidence={"member": entry.name, "problem": "CRC-32 does not match the data"})
-            if keras and posixpath.basename(entry.name) == "config.json" and "/" not in entry.name:
+            checkable = entry.method != 0 or len(data) < (64 << 20)  # big stored blobs are never read
+            if checkable and not entry.check_crc(data):
+                scope.add(
+                    rules.ZIP_TAMPER,
+                    title=f"Zip member {entry.name!r}: CRC-32 mismatch",
+                    member=entry.name,
+                    evidence={"member": entry.name, "problem": "CRC-32 does not match the data"},
+                )
+            if keras and entry.name == "config.json":
                 scan_keras_config(data, scope.child(entry.name))
                 continue
-            if torch_zip and entry.name.endswith(".py") and ("/code/" in entry.name or entry.name.startswith("code/")):
+            if keras and entry.name == "metadata.json":
+                continue  # version strings only; Keras never deserialises objects from it
+            if (
+                torch_zip
+                and entry.name.endswith(".py")
+                and ("/code/" in entry.name or entry.name.startswith("code/"))
+            ):
                 _scan_torchscript_code(data, scope, entry.name)
                 continue
             if torch_zip and entry.name.endswith(".debug_pkl"):
@@ -116,9 +147,17 @@ def scan_zip(buf: Buffer, scope: Scope) -> str:
                 continue
             scope.scan_member(data, entry.name)
         except BombError as e:
-            scope.add(rules.ARCHIVE_BOMB, title=f"Zip member {entry.name!r} is a decompression bomb", member=entry.name,
-                      evidence={"member": entry.name, "compressed": entry.csize, "declared_size": entry.usize,
-                                "expanded_past": e.produced})
+            scope.add(
+                rules.ARCHIVE_BOMB,
+                title=f"Zip member {entry.name!r} is a decompression bomb",
+                member=entry.name,
+                evidence={
+                    "member": entry.name,
+                    "compressed": entry.csize,
+                    "declared_size": entry.usize,
+                    "expanded_past": e.produced,
+                },
+            )
     return fmt
 
 
@@ -128,26 +167,60 @@ def _scan_torchscript_code(data: Buffer, scope: Scope, member: str) -> None:
     try:
         tree = ast.parse(bytes(data).decode("utf-8", "replace"))
     except SyntaxError as e:
-        scope.add(rules.ARCHIVE_ERROR, title=f"TorchScript code {member!r} does not parse", member=member,
-                  evidence={"error": str(e)})
+        scope.add(
+            rules.ARCHIVE_ERROR,
+            title=f"TorchScript code {member!r} does not parse",
+            member=member,
+            evidence={"error": str(e)},
+        )
         return
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = [a.name for a in node.names]
-            scope.add(rules.TORCHSCRIPT_CODE, title=f"TorchScript code imports {', '.join(names)}", member=member,
-                      evidence={"imports": names, "line": node.lineno})
+            scope.add(
+                rules.TORCHSCRIPT_CODE,
+                title=f"TorchScript code imports {', '.join(names)}",
+                member=member,
+                evidence={"imports": names, "line": node.lineno},
+            )
         elif isinstance(node, ast.Call):
             dotted = _dotted(node.func)
-            if dotted and any(tok in dotted for tok in _TS_DANGEROUS_OPS) and dotted.startswith(("ops.", "torch.")):
-                scope.add(rules.TORCHSCRIPT_CODE, title=f"TorchScript code calls {dotted}", member=member,
-                          evidence={"call": dotted, "line": node.lineno})
-            elif dotted and dotted.startswith("ops.") and not _TS_SAFE_CALLS.match(".".join(dotted.split(".")[:2])):
-                scope.add(rules.TORCHSCRIPT_CODE, title=f"TorchScript code calls custom operator {dotted}",
-                          severity=rules.ONNX_CUSTOM_DOMAIN.severity, member=member,
-                          evidence={"call": dotted, "line": node.lineno})
-            elif isinstance(node.func, ast.Name) and node.func.id in ("eval", "exec", "__import__", "open", "compile"):
-                scope.add(rules.TORCHSCRIPT_CODE, title=f"TorchScript code calls {node.func.id}", member=member,
-                          evidence={"call": node.func.id, "line": node.lineno})
+            if (
+                dotted
+                and any(tok in dotted for tok in _TS_DANGEROUS_OPS)
+                and dotted.startswith(("ops.", "torch."))
+            ):
+                scope.add(
+                    rules.TORCHSCRIPT_CODE,
+                    title=f"TorchScript code calls {dotted}",
+                    member=member,
+                    evidence={"call": dotted, "line": node.lineno},
+                )
+            elif (
+                dotted
+                and dotted.startswith("ops.")
+                and not _TS_SAFE_CALLS.match(".".join(dotted.split(".")[:2]))
+            ):
+                scope.add(
+                    rules.TORCHSCRIPT_CODE,
+                    title=f"TorchScript code calls custom operator {dotted}",
+                    severity=rules.ONNX_CUSTOM_DOMAIN.severity,
+                    member=member,
+                    evidence={"call": dotted, "line": node.lineno},
+                )
+            elif isinstance(node.func, ast.Name) and node.func.id in (
+                "eval",
+                "exec",
+                "__import__",
+                "open",
+                "compile",
+            ):
+                scope.add(
+                    rules.TORCHSCRIPT_CODE,
+                    title=f"TorchScript code calls {node.func.id}",
+                    member=member,
+                    evidence={"call": node.func.id, "line": node.lineno},
+                )
 
 
 def _dotted(node: Any) -> str | None:
@@ -203,18 +276,30 @@ def scan_tar(buf: Buffer, scope: Scope) -> str:
                 names.append(member.name)
                 why = unsafe_path(member.name)
                 if why:
-                    scope.add(rules.ARCHIVE_PATH, title=f"Tar member path {member.name!r}: {why}",
-                              member=member.name, evidence={"member": member.name})
+                    scope.add(
+                        rules.ARCHIVE_PATH,
+                        title=f"Tar member path {member.name!r}: {why}",
+                        member=member.name,
+                        evidence={"member": member.name},
+                    )
                 if member.issym() or member.islnk():
-                    target = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), member.linkname))
+                    target = posixpath.normpath(
+                        posixpath.join(posixpath.dirname(member.name), member.linkname)
+                    )
                     if member.linkname.startswith("/") or target.startswith(".."):
-                        scope.add(rules.ARCHIVE_PATH, title=f"Tar link {member.name!r} points outside the archive",
-                                  member=member.name, evidence={"member": member.name, "target": member.linkname})
+                        scope.add(
+                            rules.ARCHIVE_PATH,
+                            title=f"Tar link {member.name!r} points outside the archive",
+                            member=member.name,
+                            evidence={"member": member.name, "target": member.linkname},
+                        )
                     continue
                 if not member.isfile():
                     continue
                 if member.size > scope.limits.max_member_bytes:
-                    raise ResourceLimitError(f"tar member {member.name!r} is larger than {scope.limits.max_member_bytes} bytes")
+                    raise ResourceLimitError(
+                        f"tar member {member.name!r} is larger than {scope.limits.max_member_bytes} bytes"
+                    )
                 fh = tf.extractfile(member)
                 if fh is None:
                     continue
@@ -229,8 +314,8 @@ def scan_tar(buf: Buffer, scope: Scope) -> str:
 
 def scan_7z(buf: Buffer, scope: Scope) -> str:
     """Scan a 7z archive: sizes are checked from its header before anything is extracted."""
-    import py7zr  # noqa: PLC0415 - heavy, only needed for 7z
-    import py7zr.io  # noqa: PLC0415
+    import py7zr
+    import py7zr.io
 
     try:
         with py7zr.SevenZipFile(io.BytesIO(bytes(buf)), mode="r") as z:
@@ -240,12 +325,18 @@ def scan_7z(buf: Buffer, scope: Scope) -> str:
                 scope.charge(members=1)
                 why = unsafe_path(info.filename)
                 if why:
-                    scope.add(rules.ARCHIVE_PATH, title=f"7z member path {info.filename!r}: {why}",
-                              member=info.filename, evidence={"member": info.filename})
+                    scope.add(
+                        rules.ARCHIVE_PATH,
+                        title=f"7z member path {info.filename!r}: {why}",
+                        member=info.filename,
+                        evidence={"member": info.filename},
+                    )
                 size = int(info.uncompressed or 0)
                 total += size
                 if size > scope.limits.max_member_bytes:
-                    raise ResourceLimitError(f"7z member {info.filename!r} declares {size} bytes, over the limit")
+                    raise ResourceLimitError(
+                        f"7z member {info.filename!r} declares {size} bytes, over the limit"
+                    )
             packed = max(len(buf), 1)
             if total > scope.limits.ratio_floor and total / packed > scope.limits.max_ratio:
                 raise BombError(total, packed)
@@ -259,8 +350,11 @@ def scan_7z(buf: Buffer, scope: Scope) -> str:
                 product.seek(0)
                 scope.scan_member(product.read(), info.filename)
     except BombError as e:
-        scope.add(rules.ARCHIVE_BOMB, title="7z archive is a decompression bomb",
-                  evidence={"declared_size": e.produced, "compressed": e.consumed})
+        scope.add(
+            rules.ARCHIVE_BOMB,
+            title="7z archive is a decompression bomb",
+            evidence={"declared_size": e.produced, "compressed": e.consumed},
+        )
     except (py7zr.exceptions.ArchiveError, py7zr.exceptions.Bad7zFile, OSError, ValueError, KeyError) as e:
         scope.add(rules.ARCHIVE_ERROR, title=f"7z archive cannot be read: {e}", evidence={"error": str(e)})
     return "7z"
@@ -271,8 +365,11 @@ def scan_compressed(kind: str, buf: Buffer, scope: Scope) -> str:
     try:
         inner = decompress(kind, buf, scope)
     except BombError as e:
-        scope.add(rules.ARCHIVE_BOMB, title=f"{kind} stream is a decompression bomb",
-                  evidence={"compressed": e.consumed, "expanded_past": e.produced})
+        scope.add(
+            rules.ARCHIVE_BOMB,
+            title=f"{kind} stream is a decompression bomb",
+            evidence={"compressed": e.consumed, "expanded_past": e.produced},
+        )
         return kind
     except ResourceLimitError:
         raise

@@ -58,7 +58,7 @@ def _decompressor(kind: str) -> Any:
     if kind in ("xz", "lzma"):
         return lzma.LZMADecompressor(lzma.FORMAT_AUTO)
     if kind == "lz4":
-        import lz4.frame  # noqa: PLC0415 - optional codec, imported on first use
+        import lz4.frame
 
         return lz4.frame.LZ4FrameDecompressor()
     raise ValueError(f"unknown compression {kind!r}")

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from mlarmor.errors import InputError, ResourceLimitError
 from mlarmor.findings import Family, Finding, Location, Severity
-from mlarmor.schema import FileResult
 from mlarmor.scan import rules
 from mlarmor.scan._archives import scan_7z, scan_compressed, scan_tar, scan_zip
 from mlarmor.scan._base import Buffer, Limits, Scope
 from mlarmor.scan._compression import sniff_compression
 from mlarmor.scan._pickle import looks_like_pickle, scan_pickle
 from mlarmor.scan.policy import Policy
+from mlarmor.schema import FileResult
 
 __all__ = ["Scanner", "sniff"]
 
@@ -62,7 +62,7 @@ def sniff(data: Buffer) -> str:
         return "pickle"
     if comp == "zlib":
         return comp
-    from mlarmor.scan._onnx import looks_like_onnx  # noqa: PLC0415
+    from mlarmor.scan._onnx import looks_like_onnx
 
     if looks_like_onnx(data):
         return "onnx"
@@ -96,28 +96,31 @@ def _dispatch(data: Buffer, scope: Scope) -> str:
     if fmt == "pickle":
         return scan_pickle(data, scope)
     if fmt == "npy":
-        from mlarmor.scan._numpy import scan_npy  # noqa: PLC0415
+        from mlarmor.scan._numpy import scan_npy
 
         return scan_npy(data, scope)
     if fmt == "gguf":
-        from mlarmor.scan._gguf import scan_gguf  # noqa: PLC0415
+        from mlarmor.scan._gguf import scan_gguf
 
         return scan_gguf(data, scope)
     if fmt == "safetensors":
-        from mlarmor.scan._safetensors import scan_safetensors  # noqa: PLC0415
+        from mlarmor.scan._safetensors import scan_safetensors
 
         return scan_safetensors(data, scope)
     if fmt == "onnx":
-        from mlarmor.scan._onnx import scan_onnx  # noqa: PLC0415
+        from mlarmor.scan._onnx import scan_onnx
 
         return scan_onnx(data, scope)
     if fmt == "hdf5":
-        from mlarmor.scan._keras import scan_hdf5  # noqa: PLC0415
+        from mlarmor.scan._keras import scan_hdf5
 
         return scan_hdf5(data, scope)
     detail = "" if fmt == "unknown" else f" (content is a {fmt})"
-    scope.add(rules.FORMAT_UNKNOWN, title=f"Not a recognised model format{detail}",
-              evidence={"first_bytes": bytes(data[:16]).hex()})
+    scope.add(
+        rules.FORMAT_UNKNOWN,
+        title=f"Not a recognised model format{detail}",
+        evidence={"first_bytes": bytes(data[:16]).hex()},
+    )
     return fmt
 
 
@@ -152,9 +155,15 @@ class Scanner:
         start = time.perf_counter()
         scope = Scope(path=name, limits=self.limits, policy=self.policy, recurse=_recurse)
         fmt = self._run(data, scope)
-        return FileResult(path=name, format=fmt, size=len(data), findings=_dedupe(scope.findings),
-                          members=scope.budget.members, bytes_read=scope.budget.bytes + scope.budget.read,
-                          seconds=round(time.perf_counter() - start, 4))
+        return FileResult(
+            path=name,
+            format=fmt,
+            size=len(data),
+            findings=_dedupe(scope.findings),
+            members=scope.budget.members,
+            bytes_read=scope.budget.bytes + scope.budget.read,
+            seconds=round(time.perf_counter() - start, 4),
+        )
 
     def _run(self, data: Buffer, scope: Scope) -> str:
         try:
@@ -164,8 +173,12 @@ class Scanner:
         except RecursionError:
             scope.add(rules.ARCHIVE_LIMIT, title="Structure nests too deeply to analyse")
         except Exception as e:  # fail closed: a handler defect is a finding, never a crash
-            scope.add(rules.ARCHIVE_ERROR, title=f"Scanner could not analyse the file: {type(e).__name__}: {e}",
-                      severity=Severity.HIGH, evidence={"error": f"{type(e).__name__}: {e}"})
+            scope.add(
+                rules.ARCHIVE_ERROR,
+                title=f"Scanner could not analyse the file: {type(e).__name__}: {e}",
+                severity=Severity.HIGH,
+                evidence={"error": f"{type(e).__name__}: {e}"},
+            )
         return scope.formats[0] if scope.formats else "unknown"
 
     def scan_file(self, path: str | os.PathLike[str]) -> FileResult:
@@ -195,9 +208,15 @@ class Scanner:
     def _finish(self, p: Path, data: Buffer, start: float) -> FileResult:
         scope = Scope(path=str(p), limits=self.limits, policy=self.policy, recurse=_recurse)
         fmt = self._run(data, scope)
-        return FileResult(path=str(p), format=fmt, size=len(data), findings=_dedupe(scope.findings),
-                          members=scope.budget.members, bytes_read=scope.budget.bytes + scope.budget.read,
-                          seconds=round(time.perf_counter() - start, 4))
+        return FileResult(
+            path=str(p),
+            format=fmt,
+            size=len(data),
+            findings=_dedupe(scope.findings),
+            members=scope.budget.members,
+            bytes_read=scope.budget.bytes + scope.budget.read,
+            seconds=round(time.perf_counter() - start, 4),
+        )
 
     def iter_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
         """Expand ``paths``: files as given, directories walked recursively (symlinks not followed)."""
@@ -231,7 +250,9 @@ class Scanner:
             try:
                 return self.scan_file(path)
             except InputError as e:
-                return FileResult(path=str(path), format="unreadable", findings=[_error_finding(path, str(e))])
+                return FileResult(
+                    path=str(path), format="unreadable", findings=[_error_finding(path, str(e))]
+                )
 
         with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
             for result in pool.map(one, files):
@@ -244,20 +265,34 @@ class Scanner:
         target = os.readlink(path)
         findings = []
         if os.path.isabs(target) or target.startswith(".."):
-            findings.append(Finding(
-                id=rules.ARCHIVE_PATH.id, family=Family.TROJAN, title=f"Symbolic link points outside the folder: {target}",
-                severity=Severity.MEDIUM, description="Loading follows the link to a file that was not scanned.",
-                location=Location(path=str(path)), evidence={"target": target},
-                atlas=list(rules.ARCHIVE_PATH.atlas), owasp=list(rules.ARCHIVE_PATH.owasp),
-            ))
+            findings.append(
+                Finding(
+                    id=rules.ARCHIVE_PATH.id,
+                    family=Family.TROJAN,
+                    title=f"Symbolic link points outside the folder: {target}",
+                    severity=Severity.MEDIUM,
+                    description="Loading follows the link to a file that was not scanned.",
+                    location=Location(path=str(path)),
+                    evidence={"target": target},
+                    atlas=list(rules.ARCHIVE_PATH.atlas),
+                    owasp=list(rules.ARCHIVE_PATH.owasp),
+                )
+            )
         return FileResult(path=str(path), format="symlink", findings=findings)
 
 
 def _error_finding(path: Path, message: str) -> Finding:
     return Finding(
-        id="file.unreadable", family=Family.TROJAN, title="File cannot be read", severity=Severity.HIGH,
-        description=message, location=Location(path=str(path)), evidence={"error": message},
-        atlas=["AML.T0010.003"], owasp=["ML06"], mitigations=["Fix the file's permissions and scan it again."],
+        id="file.unreadable",
+        family=Family.TROJAN,
+        title="File cannot be read",
+        severity=Severity.HIGH,
+        description=message,
+        location=Location(path=str(path)),
+        evidence={"error": message},
+        atlas=["AML.T0010.003"],
+        owasp=["ML06"],
+        mitigations=["Fix the file's permissions and scan it again."],
     )
 
 

@@ -58,7 +58,9 @@ def _offset_of(data: Buffer, name: str) -> int | None:
     if not needle:
         return None
     try:
-        pos = data.find(needle) if isinstance(data, bytes | bytearray | mmap.mmap) else bytes(data).find(needle)
+        pos = (
+            data.find(needle) if isinstance(data, bytes | bytearray | mmap.mmap) else bytes(data).find(needle)
+        )
     except (TypeError, ValueError):
         return None
     return pos if pos >= 0 else None
@@ -95,23 +97,37 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
             evidence["call_samples"] = use.samples
         if v.status == "dangerous":
             title = f"{v.category or 'dangerous'}: {name}" + (" is called" if use.called else " is imported")
-            scope.add(rules.PICKLE_DANGEROUS, title=f"Pickle {title}", evidence=evidence, offset=_offset_of(data, name))
+            scope.add(
+                rules.PICKLE_DANGEROUS,
+                title=f"Pickle {title}",
+                evidence=evidence,
+                offset=_offset_of(data, name),
+            )
         else:
-            scope.add(rules.PICKLE_UNKNOWN, title=f"Pickle imports unknown global {name}", evidence=evidence,
-                      offset=_offset_of(data, name))
+            scope.add(
+                rules.PICKLE_UNKNOWN,
+                title=f"Pickle imports unknown global {name}",
+                evidence=evidence,
+                offset=_offset_of(data, name),
+            )
     for w in result.writes:
         scope.add(
             rules.PICKLE_GLOBAL_WRITE,
             title=f"Pickle writes into {w.target} ({w.kind})",
-            evidence={"target": w.target, "operation": w.kind, "key": w.key, "value": w.value,
-                      "pickle_index": w.pickle_index},
+            evidence={
+                "target": w.target,
+                "operation": w.kind,
+                "key": w.key,
+                "value": w.value,
+                "pickle_index": w.pickle_index,
+            },
         )
     for i, (loader, payload) in enumerate(result.embedded):
         before = len(scope.findings)
         try:
             fmt = scope.scan_member(payload, f"<{loader} payload #{i}>")
         except Exception as e:  # limits propagate through the engine; anything else is reported
-            from mlarmor.errors import ResourceLimitError  # noqa: PLC0415
+            from mlarmor.errors import ResourceLimitError
 
             if isinstance(e, ResourceLimitError):
                 raise
@@ -124,14 +140,25 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
             rules.PICKLE_EMBEDDED,
             title=f"Pickle passes a {len(payload)}-byte payload to {loader}",
             severity=max(Severity.HIGH, worst),
-            evidence={"loader": loader, "payload_bytes": len(payload), "payload_format": fmt,
-                      "payload_findings": len(nested)},
+            evidence={
+                "loader": loader,
+                "payload_bytes": len(payload),
+                "payload_format": fmt,
+                "payload_findings": len(nested),
+            },
         )
     if result.limit_hit:
-        scope.add(rules.PICKLE_LIMIT, evidence={"calls": result.calls, "limit": scope.limits.max_pickle_calls},
-                  offset=result.error_offset)
+        scope.add(
+            rules.PICKLE_LIMIT,
+            evidence={"calls": result.calls, "limit": scope.limits.max_pickle_calls},
+            offset=result.error_offset,
+        )
     if result.blocked:  # pragma: no cover - the audit hook fired: a scanner defect, fail closed
-        scope.add(rules.PICKLE_DANGEROUS, title="Analysis blocked a side effect", evidence={"events": result.blocked})
+        scope.add(
+            rules.PICKLE_DANGEROUS,
+            title="Analysis blocked a side effect",
+            evidence={"events": result.blocked},
+        )
     if result.error is not None:
         scope.add(
             rules.PICKLE_MALFORMED,

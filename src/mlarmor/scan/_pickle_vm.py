@@ -1,7 +1,7 @@
 """Static pickle analysis driven by CPython's own unpickler with inert stand-ins.
 
 The stream is parsed by ``_pickle.Unpickler`` — the exact parser ``pickle.load``, ``torch.load`` and
-``joblib.load`` use, FRAME handling, memo, protocol 0–5 and all — but ``find_class`` and
+``joblib.load`` use, FRAME handling, memo, protocols 0-5 and all — but ``find_class`` and
 ``persistent_load`` never import or resolve anything: they return *stand-ins* that only record what
 the stream asks for.
 
@@ -45,15 +45,40 @@ __all__ = ["GlobalUse", "PickleAnalysis", "Write", "analyze_pickle_stream"]
 _MAX_REPR = 120
 _MAX_SAMPLES = 3
 _LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
-_PICKLE_START = frozenset(b"\x80(.0123FGIJKLMNPQRSTUVX]acdeghijklopqrstu}\x8c\x8d\x8e\x8f\x88\x89\x95\x93\x94\x85\x86\x87\x81\x82\x83\x84\x8a\x8b\x90\x91\x92\x96\x97\x98C")
+_PICKLE_START = frozenset(
+    b"\x80(.0123FGIJKLMNPQRSTUVX]acdeghijklopqrstu}\x8c\x8d\x8e\x8f\x88\x89\x95\x93\x94\x85\x86\x87\x81\x82\x83\x84\x8a\x8b\x90\x91\x92\x96\x97\x98C"
+)
 
 
 # --- defence in depth: no side effect while the unpickler runs ----------------------------------
 _guard = threading.local()
 _BLOCKED_PREFIXES = (
-    "exec", "compile", "import", "open", "os.", "subprocess.", "socket.", "ctypes.", "shutil.", "marshal.",
-    "pickle.find_class", "webbrowser.", "urllib.", "http.", "code.__new__", "function.__new__", "builtins.input",
-    "winreg.", "_winapi.", "sqlite3.", "glob.", "tempfile.", "ftplib.", "smtplib.", "poplib.", "imaplib.",
+    "exec",
+    "compile",
+    "import",
+    "open",
+    "os.",
+    "subprocess.",
+    "socket.",
+    "ctypes.",
+    "shutil.",
+    "marshal.",
+    "pickle.find_class",
+    "webbrowser.",
+    "urllib.",
+    "http.",
+    "code.__new__",
+    "function.__new__",
+    "builtins.input",
+    "winreg.",
+    "_winapi.",
+    "sqlite3.",
+    "glob.",
+    "tempfile.",
+    "ftplib.",
+    "smtplib.",
+    "poplib.",
+    "imaplib.",
 )
 
 
@@ -118,7 +143,9 @@ class _Val:
 
     __slots__ = ("args", "callee", "kind", "name", "partial", "pending")
 
-    def __init__(self, kind: str, name: str | None = None, callee: str | None = None, args: tuple[Any, ...] = ()):
+    def __init__(
+        self, kind: str, name: str | None = None, callee: str | None = None, args: tuple[Any, ...] = ()
+    ):
         self.kind = kind  # "global" | "call" | "persistent" | "attr-getter" | "method-caller" | "partial"
         self.name = name  # dotted name when the stand-in *is* a global object
         self.callee = callee  # dotted name of the callable that produced it
@@ -253,8 +280,10 @@ class _Tracer:
             more = ", …" if len(obj) > 6 else ""
             return f"({', '.join(items)}{more})" if isinstance(obj, tuple) else f"[{', '.join(items)}{more}]"
         if isinstance(obj, dict):
-            items = [f"{self.summarize(k, depth + 1)}: {self.summarize(v, depth + 1)}"
-                     for k, v in itertools.islice(obj.items(), 6)]
+            items = [
+                f"{self.summarize(k, depth + 1)}: {self.summarize(v, depth + 1)}"
+                for k, v in itertools.islice(obj.items(), 6)
+            ]
             return "{" + ", ".join(items) + "}"
         return repr(obj)[:_MAX_REPR]
 
@@ -263,21 +292,27 @@ class _Tracer:
         name = fn.name
         if fn.kind == "partial" and fn.partial is not None:
             inner = fn.partial
-            return inner(*fn.pending, *args, **kwargs) if isinstance(inner, _StubMeta | _Inert) else self._stub(
-                _Val("call", None, "functools.partial(...)")
+            return (
+                inner(*fn.pending, *args, **kwargs)
+                if isinstance(inner, _StubMeta | _Inert)
+                else self._stub(_Val("call", None, "functools.partial(...)"))
             )
         if fn.kind == "attr-getter":
             return self._resolve_chain(args[0] if args else None, fn.pending, via="operator.attrgetter")
         if fn.kind == "method-caller":
-            target = self._resolve_chain(args[0] if args else None, fn.pending[:1], via="operator.methodcaller")
+            target = self._resolve_chain(
+                args[0] if args else None, fn.pending[:1], via="operator.methodcaller"
+            )
             return target(*fn.pending[1:]) if isinstance(target, _StubMeta) else target
         if name is not None:
             use = self.result.globals.get(name)
             if use is not None:
                 use.called += 1
                 if len(use.samples) < _MAX_SAMPLES:
-                    sample = ", ".join([self.summarize(a) for a in args] +
-                                       [f"{k}={self.summarize(v)}" for k, v in kwargs.items()])
+                    sample = ", ".join(
+                        [self.summarize(a) for a in args]
+                        + [f"{k}={self.summarize(v)}" for k, v in kwargs.items()]
+                    )
                     use.samples.append(f"{name}({sample})"[:400])
             if name in LOADERS:
                 self._embedded(name, args, kwargs)
@@ -405,8 +440,13 @@ class _InertUnpickler(pickle.Unpickler):
     """CPython's C unpickler whose class and persistent-id resolution only hand out stand-ins."""
 
     def __init__(self, stream: Any, tracer: _Tracer, proto: int) -> None:
-        super().__init__(stream, fix_imports=False, encoding="latin-1", errors="strict",
-                         buffers=itertools.repeat(pickle.PickleBuffer(b"")))
+        super().__init__(
+            stream,
+            fix_imports=False,
+            encoding="latin-1",
+            errors="strict",
+            buffers=itertools.repeat(pickle.PickleBuffer(b"")),
+        )
         self._tracer = tracer
         self._proto = proto
 
@@ -436,7 +476,9 @@ def _load_one(tracer: _Tracer, stream: Any) -> Any:
     return _InertUnpickler(stream, tracer, proto).load()
 
 
-def analyze_pickle_stream(stream: Any, policy: Policy, limits: Limits, *, max_pickles: int = 1024) -> PickleAnalysis:
+def analyze_pickle_stream(
+    stream: Any, policy: Policy, limits: Limits, *, max_pickles: int = 1024
+) -> PickleAnalysis:
     """Analyse every pickle in ``stream`` (a seekable binary file object without ``peek``).
 
     Pickles concatenated in one stream are analysed one after the other, as loaders that call
@@ -498,7 +540,7 @@ def analyze_pickle_stream(stream: Any, policy: Policy, limits: Limits, *, max_pi
 
 def iter_opcode_names() -> Iterator[str]:
     """Names of every pickle opcode (documentation helper for tests)."""
-    import pickletools  # noqa: PLC0415
+    import pickletools
 
     for op in pickletools.opcodes:
         yield op.name

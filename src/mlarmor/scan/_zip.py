@@ -121,7 +121,11 @@ def read_zip(buf: Buffer, *, max_entries: int) -> ZipListing:
                 cd_offset = _u64(buf, rec + 48)
     # archives with data prepended (or a wrong offset): locate the directory relative to the EOCD
     delta = 0
-    if cd_offset + cd_size != eocd and eocd - cd_size >= 0 and bytes(buf[eocd - cd_size : eocd - cd_size + 4]) == _CENTRAL:
+    if (
+        cd_offset + cd_size != eocd
+        and eocd - cd_size >= 0
+        and bytes(buf[eocd - cd_size : eocd - cd_size + 4]) == _CENTRAL
+    ):
         delta = eocd - cd_size - cd_offset
         problems.append(f"central directory offset is off by {delta} bytes (data prepended to the archive)")
     if count > max_entries:
@@ -155,7 +159,9 @@ def read_zip(buf: Buffer, *, max_entries: int) -> ZipListing:
         if e.local_name != e.name:
             e.problems.append(f"local header names {e.local_name!r} but the central directory {e.name!r}")
         if e.encrypted:
-            e.problems.append("encryption flag is set (PyTorch ignores it; Python's zipfile refuses the member)")
+            e.problems.append(
+                "encryption flag is set (PyTorch ignores it; Python's zipfile refuses the member)"
+            )
         if e.data_offset + e.csize > size:
             e.problems.append("member data runs past the end of the file")
     return ZipListing(entries, problems)

@@ -65,74 +65,285 @@ def _deny(category: str, *names: str) -> None:
 
 _deny(
     _CODE,
-    "builtins.eval", "builtins.exec", "builtins.execfile", "builtins.breakpoint", "builtins.input",
-    "builtins.help", "builtins.compile",
-    "code.*", "codeop.*", "runpy.*", "timeit.*", "trace.*", "cProfile.*", "profile.*", "pdb.*", "bdb.*",
-    "doctest.*", "idlelib.*", "lib2to3.*", "pydoc.*", "_pyrepl.*", "rlcompleter.*", "site.*", "sitecustomize.*",
-    "ensurepip.*", "venv.*", "pip.*", "setuptools.*", "distutils.*", "pkg_resources.*", "Cython.*",
-    "IPython.*", "jinja2.*", "mako.*", "tkinter.*", "turtle.*", "turtledemo.*",
-    "numpy.testing.*", "numpy.f2py.*", "numpy.distutils.*",
-    "torch.utils.cpp_extension.*", "torch._inductor.*", "torch.fx.*", "torch.jit.*", "torch._dynamo.*",
-    "torch.package.*", "torch.utils.bottleneck.*", "torch.testing.*", "torch.distributed.*",
-    "torch.multiprocessing.*", "torch.utils._config_module.*", "torch.compile", "torch._C.*", "torch.ops.*",
-    "torch.library.*", "torch.utils.data.*", "torch._export.*", "torch.export.*",
-    "sklearn.utils._testing.*", "sklearn.utils.estimator_checks.*",
-    "tensorflow.*", "keras.*",
+    "builtins.eval",
+    "builtins.exec",
+    "builtins.execfile",
+    "builtins.breakpoint",
+    "builtins.input",
+    "builtins.help",
+    "builtins.compile",
+    "code.*",
+    "codeop.*",
+    "runpy.*",
+    "timeit.*",
+    "trace.*",
+    "cProfile.*",
+    "profile.*",
+    "pdb.*",
+    "bdb.*",
+    "doctest.*",
+    "idlelib.*",
+    "lib2to3.*",
+    "pydoc.*",
+    "_pyrepl.*",
+    "rlcompleter.*",
+    "site.*",
+    "sitecustomize.*",
+    "ensurepip.*",
+    "venv.*",
+    "pip.*",
+    "setuptools.*",
+    "distutils.*",
+    "pkg_resources.*",
+    "Cython.*",
+    "IPython.*",
+    "jinja2.*",
+    "mako.*",
+    "tkinter.*",
+    "turtle.*",
+    "turtledemo.*",
+    "numpy.testing.*",
+    "numpy.f2py.*",
+    "numpy.distutils.*",
+    "torch.utils.cpp_extension.*",
+    "torch._inductor.*",
+    "torch.fx.*",
+    "torch.jit.*",
+    "torch._dynamo.*",
+    "torch.package.*",
+    "torch.utils.bottleneck.*",
+    "torch.testing.*",
+    "torch.distributed.*",
+    "torch.multiprocessing.*",
+    "torch.utils._config_module.*",
+    "torch.compile",
+    "torch._C.*",
+    "torch.ops.*",
+    "torch.library.*",
+    "torch.utils.data.*",
+    "torch._export.*",
+    "torch.export.*",
+    "sklearn.utils._testing.*",
+    "sklearn.utils.estimator_checks.*",
+    "tensorflow.*",
+    "keras.*",
 )
-_deny(_CODEOBJ, "types.FunctionType", "types.CodeType", "types.LambdaType", "types.MethodType",
-      "types.ModuleType", "types.new_class", "marshal.*", "builtins.type", "builtins.classmethod",
-      "builtins.staticmethod", "builtins.property", "builtins.super")
+_deny(
+    _CODEOBJ,
+    "types.FunctionType",
+    "types.CodeType",
+    "types.LambdaType",
+    "types.MethodType",
+    "types.ModuleType",
+    "types.new_class",
+    "marshal.*",
+    "builtins.type",
+    "builtins.classmethod",
+    "builtins.staticmethod",
+    "builtins.property",
+    "builtins.super",
+)
 _deny(
     _PROC,
-    "os.*", "posix.*", "nt.*", "subprocess.*", "_posixsubprocess.*", "pty.*", "asyncio.*", "multiprocessing.*",
-    "_multiprocessing.*", "concurrent.*", "threading.*", "_thread.*", "signal.*", "platform.*",
-    "uuid._get_command_stdout", "uuid._popen", "uuid._find_mac", "uuid._ifconfig_getnode",
-    "_osx_support.*", "_aix_support.*", "ctypes.*", "_ctypes.*", "cffi.*", "webbrowser.*", "antigravity.*",
-    "atexit.*", "builtins.exit", "builtins.quit", "resource.*", "fcntl.*", "mmap.*", "_winapi.*",
-    "msvcrt.*", "winreg.*", "_wmi.*", "sched.*", "selectors.*", "select.*",
+    "os.*",
+    "posix.*",
+    "nt.*",
+    "subprocess.*",
+    "_posixsubprocess.*",
+    "pty.*",
+    "asyncio.*",
+    "multiprocessing.*",
+    "_multiprocessing.*",
+    "concurrent.*",
+    "threading.*",
+    "_thread.*",
+    "signal.*",
+    "platform.*",
+    "uuid._get_command_stdout",
+    "uuid._popen",
+    "uuid._find_mac",
+    "uuid._ifconfig_getnode",
+    "_osx_support.*",
+    "_aix_support.*",
+    "ctypes.*",
+    "_ctypes.*",
+    "cffi.*",
+    "webbrowser.*",
+    "antigravity.*",
+    "atexit.*",
+    "builtins.exit",
+    "builtins.quit",
+    "resource.*",
+    "fcntl.*",
+    "mmap.*",
+    "_winapi.*",
+    "msvcrt.*",
+    "winreg.*",
+    "_wmi.*",
+    "sched.*",
+    "selectors.*",
+    "select.*",
 )
 _deny(
     _NET,
-    "socket.*", "_socket.*", "ssl.*", "_ssl.*", "http.*", "urllib.*", "urllib3.*", "requests.*", "httpx.*",
-    "aiohttp.*", "ftplib.*", "smtplib.*", "poplib.*", "imaplib.*", "nntplib.*", "telnetlib.*",
-    "socketserver.*", "xmlrpc.*", "wsgiref.*", "smtpd.*", "asyncore.*", "asynchat.*", "torch.hub.*",
-    "huggingface_hub.*", "paramiko.*", "fsspec.*",
+    "socket.*",
+    "_socket.*",
+    "ssl.*",
+    "_ssl.*",
+    "http.*",
+    "urllib.*",
+    "urllib3.*",
+    "requests.*",
+    "httpx.*",
+    "aiohttp.*",
+    "ftplib.*",
+    "smtplib.*",
+    "poplib.*",
+    "imaplib.*",
+    "nntplib.*",
+    "telnetlib.*",
+    "socketserver.*",
+    "xmlrpc.*",
+    "wsgiref.*",
+    "smtpd.*",
+    "asyncore.*",
+    "asynchat.*",
+    "torch.hub.*",
+    "huggingface_hub.*",
+    "paramiko.*",
+    "fsspec.*",
 )
 _deny(
     _FS,
-    "builtins.open", "io.open", "io.open_code", "io.FileIO", "_io.open", "_io.open_code", "_io.FileIO",
-    "io.TextIOWrapper", "_io.TextIOWrapper", "io.BufferedWriter", "_io.BufferedWriter", "io.BufferedRandom",
-    "_io.BufferedRandom", "shutil.*", "tempfile.*", "glob.*", "fileinput.*", "codecs.open", "linecache.*",
-    "dbm.*", "sqlite3.*", "zipfile.*", "tarfile.*", "gzip.*", "bz2.*", "lzma.*", "logging.*", "filecmp.*",
-    "netrc.*", "mailbox.*", "numpy.save", "numpy.savez", "numpy.savez_compressed", "numpy.savetxt",
-    "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile", "numpy.memmap", "numpy.tofile", "numpy.lib.*",
-    "numpy.ctypeslib.*", "numpy.DataSource", "pandas.io.*", "pandas.read_*", "pandas.to_pickle",
-    "torch.save", "torch.from_file", "torch.serialization.*",
+    "builtins.open",
+    "io.open",
+    "io.open_code",
+    "io.FileIO",
+    "_io.open",
+    "_io.open_code",
+    "_io.FileIO",
+    "io.TextIOWrapper",
+    "_io.TextIOWrapper",
+    "io.BufferedWriter",
+    "_io.BufferedWriter",
+    "io.BufferedRandom",
+    "_io.BufferedRandom",
+    "shutil.*",
+    "tempfile.*",
+    "glob.*",
+    "fileinput.*",
+    "codecs.open",
+    "linecache.*",
+    "dbm.*",
+    "sqlite3.*",
+    "zipfile.*",
+    "tarfile.*",
+    "gzip.*",
+    "bz2.*",
+    "lzma.*",
+    "logging.*",
+    "filecmp.*",
+    "netrc.*",
+    "mailbox.*",
+    "numpy.save",
+    "numpy.savez",
+    "numpy.savez_compressed",
+    "numpy.savetxt",
+    "numpy.loadtxt",
+    "numpy.genfromtxt",
+    "numpy.fromfile",
+    "numpy.memmap",
+    "numpy.tofile",
+    "numpy.lib.*",
+    "numpy.ctypeslib.*",
+    "numpy.DataSource",
+    "pandas.io.*",
+    "pandas.read_*",
+    "pandas.to_pickle",
+    "torch.save",
+    "torch.from_file",
+    "torch.serialization.*",
 )
 _deny(
     _IMP,
-    "builtins.__import__", "importlib.*", "imp.*", "pkgutil.*", "zipimport.*", "builtins.globals",
-    "builtins.locals", "builtins.vars", "builtins.dir", "inspect.*", "copyreg.*", "copy_reg.*", "sys.*",
-    "gc.*", "builtins.__loader__", "builtins.__spec__", "_imp.*", "_frozen_importlib.*",
+    "builtins.__import__",
+    "importlib.*",
+    "imp.*",
+    "pkgutil.*",
+    "zipimport.*",
+    "builtins.globals",
+    "builtins.locals",
+    "builtins.vars",
+    "builtins.dir",
+    "inspect.*",
+    "copyreg.*",
+    "copy_reg.*",
+    "sys.*",
+    "gc.*",
+    "builtins.__loader__",
+    "builtins.__spec__",
+    "_imp.*",
+    "_frozen_importlib.*",
     "_frozen_importlib_external.*",
 )
 _deny(
     _ATTR,
-    "builtins.getattr", "builtins.setattr", "builtins.delattr", "builtins.hasattr", "operator.*", "_operator.*",
-    "functools.reduce", "builtins.object.__getattribute__", "builtins.object.__subclasses__",
+    "builtins.getattr",
+    "builtins.setattr",
+    "builtins.delattr",
+    "builtins.hasattr",
+    "operator.*",
+    "_operator.*",
+    "functools.reduce",
+    "builtins.object.__getattribute__",
+    "builtins.object.__subclasses__",
 )
 _deny(
     _LOAD,
-    "pickle.*", "_pickle.*", "cPickle.*", "dill.*", "cloudpickle.*", "joblib.*", "torch.load", "numpy.load", "pandas.read_pickle", "yaml.*", "jsonpickle.*",
-    "shelve.*", "builtins.memoryview",
+    "pickle.*",
+    "_pickle.*",
+    "cPickle.*",
+    "dill.*",
+    "cloudpickle.*",
+    "joblib.*",
+    "torch.load",
+    "numpy.load",
+    "pandas.read_pickle",
+    "yaml.*",
+    "jsonpickle.*",
+    "shelve.*",
+    "builtins.memoryview",
 )
 
 _DUNDER_GADGETS = frozenset(
     {
-        "__globals__", "__subclasses__", "__builtins__", "__dict__", "__class__", "__base__", "__bases__",
-        "__mro__", "__code__", "__closure__", "__getattribute__", "__reduce__", "__reduce_ex__", "__import__",
-        "__loader__", "__spec__", "__self__", "__func__", "__getitem__", "__call__", "__init_subclass__",
-        "__init__", "__new__", "__setattr__", "__delattr__", "__module__", "__wrapped__",
+        "__globals__",
+        "__subclasses__",
+        "__builtins__",
+        "__dict__",
+        "__class__",
+        "__base__",
+        "__bases__",
+        "__mro__",
+        "__code__",
+        "__closure__",
+        "__getattribute__",
+        "__reduce__",
+        "__reduce_ex__",
+        "__import__",
+        "__loader__",
+        "__spec__",
+        "__self__",
+        "__func__",
+        "__getitem__",
+        "__call__",
+        "__init_subclass__",
+        "__init__",
+        "__new__",
+        "__setattr__",
+        "__delattr__",
+        "__module__",
+        "__wrapped__",
     }
 )
 _METHOD_VERBS = re.compile(
@@ -160,11 +371,29 @@ RESOLVERS: dict[str, str] = {
 # Calls whose bytes arguments are unpickled (or loaded) in turn: scanned as embedded payloads.
 LOADERS = frozenset(
     {
-        "pickle.loads", "pickle.load", "_pickle.loads", "_pickle.load", "pickle._loads", "pickle._load",
-        "dill.loads", "dill.load", "cloudpickle.loads", "cloudpickle.load", "joblib.load", "torch.load",
-        "torch.serialization.load", "torch.serialization._load", "torch.storage._load_from_bytes",
-        "numpy.load", "pandas.read_pickle", "marshal.loads", "builtins.exec", "builtins.eval",
-        "builtins.compile", "yaml.load", "yaml.unsafe_load",
+        "pickle.loads",
+        "pickle.load",
+        "_pickle.loads",
+        "_pickle.load",
+        "pickle._loads",
+        "pickle._load",
+        "dill.loads",
+        "dill.load",
+        "cloudpickle.loads",
+        "cloudpickle.load",
+        "joblib.load",
+        "torch.load",
+        "torch.serialization.load",
+        "torch.serialization._load",
+        "torch.storage._load_from_bytes",
+        "numpy.load",
+        "pandas.read_pickle",
+        "marshal.loads",
+        "builtins.exec",
+        "builtins.eval",
+        "builtins.compile",
+        "yaml.load",
+        "yaml.unsafe_load",
     }
 )
 
@@ -173,51 +402,133 @@ _NUMPY_CORES = ("numpy.core", "numpy._core")
 _ALLOWED_EXACT: frozenset[str] = frozenset(
     [
         # builtins and copyreg value construction
-        *(f"builtins.{n}" for n in (
-            "set", "frozenset", "dict", "list", "tuple", "bytearray", "bytes", "int", "float", "complex",
-            "str", "bool", "slice", "range", "object", "Ellipsis", "NotImplemented", "print",
-        )),
-        "copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "_codecs.encode",
-        "codecs.encode", "functools.partial",
-        "collections.OrderedDict", "collections.defaultdict", "collections.deque", "collections.Counter",
-        "collections.ChainMap", "datetime.date", "datetime.time", "datetime.datetime", "datetime.timedelta",
-        "datetime.timezone", "decimal.Decimal", "fractions.Fraction", "uuid.UUID", "argparse.Namespace",
-        "types.SimpleNamespace", "re._compile", "array.array", "array._array_reconstructor",
-        "pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePath", "pathlib.PurePosixPath",
-        "pathlib.PureWindowsPath", "io.BytesIO", "_io.BytesIO", "zoneinfo.ZoneInfo", "zoneinfo.ZoneInfo._unpickle",
-        "ipaddress.IPv4Address", "ipaddress.IPv6Address", "ipaddress.IPv4Network", "ipaddress.IPv6Network",
-        "enum.Enum", "torch.torch_version.TorchVersion",
+        *(
+            f"builtins.{n}"
+            for n in (
+                "set",
+                "frozenset",
+                "dict",
+                "list",
+                "tuple",
+                "bytearray",
+                "bytes",
+                "int",
+                "float",
+                "complex",
+                "str",
+                "bool",
+                "slice",
+                "range",
+                "object",
+                "Ellipsis",
+                "NotImplemented",
+                "print",
+            )
+        ),
+        "copyreg._reconstructor",
+        "copyreg.__newobj__",
+        "copyreg.__newobj_ex__",
+        "_codecs.encode",
+        "codecs.encode",
+        "functools.partial",
+        "collections.OrderedDict",
+        "collections.defaultdict",
+        "collections.deque",
+        "collections.Counter",
+        "collections.ChainMap",
+        "datetime.date",
+        "datetime.time",
+        "datetime.datetime",
+        "datetime.timedelta",
+        "datetime.timezone",
+        "decimal.Decimal",
+        "fractions.Fraction",
+        "uuid.UUID",
+        "argparse.Namespace",
+        "types.SimpleNamespace",
+        "re._compile",
+        "array.array",
+        "array._array_reconstructor",
+        "pathlib.Path",
+        "pathlib.PosixPath",
+        "pathlib.WindowsPath",
+        "pathlib.PurePath",
+        "pathlib.PurePosixPath",
+        "pathlib.PureWindowsPath",
+        "io.BytesIO",
+        "_io.BytesIO",
+        "zoneinfo.ZoneInfo",
+        "zoneinfo.ZoneInfo._unpickle",
+        "ipaddress.IPv4Address",
+        "ipaddress.IPv6Address",
+        "ipaddress.IPv4Network",
+        "ipaddress.IPv6Network",
+        "enum.Enum",
+        "torch.torch_version.TorchVersion",
         # NumPy 1.x and 2.x
         *(f"{c}.multiarray._reconstruct" for c in _NUMPY_CORES),
         *(f"{c}.multiarray.scalar" for c in _NUMPY_CORES),
         *(f"{c}.numeric._frombuffer" for c in _NUMPY_CORES),
         *(f"{c}._multiarray_umath._reconstruct" for c in _NUMPY_CORES),
-        "numpy.ndarray", "numpy.dtype", "numpy.matrix", "numpy.ma.core._mareconstruct", "numpy.ma.core.MaskedArray",
-        "numpy.random._pickle.__randomstate_ctor", "numpy.random._pickle.__bit_generator_ctor",
-        "numpy.random._pickle.__generator_ctor", "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
-        "numpy.random.bit_generator.SeedSequence", "numpy.random.mtrand.RandomState",
-        "numpy.random._generator.Generator", "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64",
-        "numpy.random._pcg64.PCG64DXSM", "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64",
+        "numpy.ndarray",
+        "numpy.dtype",
+        "numpy.matrix",
+        "numpy.ma.core._mareconstruct",
+        "numpy.ma.core.MaskedArray",
+        "numpy.random._pickle.__randomstate_ctor",
+        "numpy.random._pickle.__bit_generator_ctor",
+        "numpy.random._pickle.__generator_ctor",
+        "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
+        "numpy.random.bit_generator.SeedSequence",
+        "numpy.random.mtrand.RandomState",
+        "numpy.random._generator.Generator",
+        "numpy.random._mt19937.MT19937",
+        "numpy.random._pcg64.PCG64",
+        "numpy.random._pcg64.PCG64DXSM",
+        "numpy.random._philox.Philox",
+        "numpy.random._sfc64.SFC64",
         "numpy.random.mtrand.__RandomState_ctor",
         # PyTorch
-        "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
-        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
-        "torch._utils._rebuild_qtensor", "torch._utils._rebuild_sparse_tensor",
-        "torch._utils._rebuild_sparse_csr_tensor", "torch._utils._rebuild_nested_tensor",
-        "torch._utils._rebuild_device_tensor_from_numpy", "torch._utils._rebuild_device_tensor_from_cpu_tensor",
-        "torch._utils._rebuild_meta_tensor_no_storage", "torch._utils._rebuild_wrapper_subclass",
-        "torch._utils._rebuild_xla_tensor", "torch._utils._rebuild_mps_tensor", "torch._utils._rebuild_buffer",
-        "torch._tensor._rebuild_from_type", "torch._tensor._rebuild_from_type_v2",
-        "torch.serialization._get_layout", "torch.storage._load_from_bytes", "torch.storage.UntypedStorage", "torch.storage.TypedStorage",
-        "torch.Size", "torch.device", "torch.Tensor", "torch.nn.parameter.Parameter",
-        "torch.nn.parameter.Buffer", "torch.nn.parameter.UninitializedParameter",
-        "torch.nn.parameter.UninitializedBuffer", "torch._tensor.Tensor",
+        "torch._utils._rebuild_tensor",
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_tensor_v3",
+        "torch._utils._rebuild_parameter",
+        "torch._utils._rebuild_parameter_with_state",
+        "torch._utils._rebuild_qtensor",
+        "torch._utils._rebuild_sparse_tensor",
+        "torch._utils._rebuild_sparse_csr_tensor",
+        "torch._utils._rebuild_nested_tensor",
+        "torch._utils._rebuild_device_tensor_from_numpy",
+        "torch._utils._rebuild_device_tensor_from_cpu_tensor",
+        "torch._utils._rebuild_meta_tensor_no_storage",
+        "torch._utils._rebuild_wrapper_subclass",
+        "torch._utils._rebuild_xla_tensor",
+        "torch._utils._rebuild_mps_tensor",
+        "torch._utils._rebuild_buffer",
+        "torch._tensor._rebuild_from_type",
+        "torch._tensor._rebuild_from_type_v2",
+        "torch.serialization._get_layout",
+        "torch.storage._load_from_bytes",
+        "torch.storage.UntypedStorage",
+        "torch.storage.TypedStorage",
+        "torch.Size",
+        "torch.device",
+        "torch.Tensor",
+        "torch.nn.parameter.Parameter",
+        "torch.nn.parameter.Buffer",
+        "torch.nn.parameter.UninitializedParameter",
+        "torch.nn.parameter.UninitializedBuffer",
+        "torch._tensor.Tensor",
         # TorchScript's own unpickler helpers (resolved from a fixed table, never imported)
-        "torch.jit._pickle.build_intlist", "torch.jit._pickle.build_tensorlist", "torch.jit._pickle.build_doublelist",
-        "torch.jit._pickle.build_boollist", "torch.jit._pickle.build_tensor_from_id",
+        "torch.jit._pickle.build_intlist",
+        "torch.jit._pickle.build_tensorlist",
+        "torch.jit._pickle.build_doublelist",
+        "torch.jit._pickle.build_boollist",
+        "torch.jit._pickle.build_tensor_from_id",
         "torch.jit._pickle.restore_type_tag",
         # joblib array wrappers (the arrays themselves are read as raw data)
-        "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle.NDArrayWrapper",
+        "joblib.numpy_pickle.NumpyArrayWrapper",
+        "joblib.numpy_pickle.NDArrayWrapper",
         "joblib.numpy_pickle.ZNDArrayWrapper",
     ]
 )
@@ -242,23 +553,62 @@ _NUMPY_UFUNC = re.compile(
     r"mean|median|sum|nanmean|nanmedian|std|var|max|min|round|around)$"
 )
 _CLASS = re.compile(r"^_?[A-Z][A-Za-z0-9_]*$")
-_PKG_CTOR = re.compile(r"^(__pyx_unpickle_\w+|_unpickle\w*|_new_\w+|_reconstruct\w*|_restore\w*|_from_\w+|"
-                       r"_rebuild\w*|_recreate\w*|_create\w*)$")
+_PKG_CTOR = re.compile(
+    r"^(__pyx_unpickle_\w+|_unpickle\w*|_new_\w+|_reconstruct\w*|_restore\w*|_from_\w+|"
+    r"_rebuild\w*|_recreate\w*|_create\w*)$"
+)
 _SPARSE = re.compile(r"^[a-z]{3}_(matrix|array)$")
 # Libraries whose classes (and pickling constructors) are safe to import, minus the denied parts.
-_SAFE_PACKAGES = ("sklearn", "scipy", "pandas", "torch.nn", "torch.optim", "torch.ao", "torch.distributions",
-                  "numpy", "xgboost", "lightgbm", "catboost", "statsmodels", "imblearn", "category_encoders")
+_SAFE_PACKAGES = (
+    "sklearn",
+    "scipy",
+    "pandas",
+    "torch.nn",
+    "torch.optim",
+    "torch.ao",
+    "torch.distributions",
+    "numpy",
+    "xgboost",
+    "lightgbm",
+    "catboost",
+    "statsmodels",
+    "imblearn",
+    "category_encoders",
+)
 # TorchScript type references are resolved by TorchScript's own class table, never imported.
 _TORCHSCRIPT_PREFIX = "__torch__."
 
-_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg", "cPickle": "pickle", "exceptions": "builtins"}
+_PY2_MODULES = {
+    "__builtin__": "builtins",
+    "copy_reg": "copyreg",
+    "cPickle": "pickle",
+    "exceptions": "builtins",
+}
 
 
 @lru_cache(maxsize=1)
 def _module_heads() -> frozenset[str]:
     """Top-level names that start a new module path inside a dotted attribute chain."""
-    extra = {"torch", "numpy", "pip", "setuptools", "pkg_resources", "dill", "cloudpickle", "joblib", "requests",
-             "urllib3", "httpx", "keras", "tensorflow", "yaml", "jinja2", "IPython", "huggingface_hub", "cffi"}
+    extra = {
+        "torch",
+        "numpy",
+        "pip",
+        "setuptools",
+        "pkg_resources",
+        "dill",
+        "cloudpickle",
+        "joblib",
+        "requests",
+        "urllib3",
+        "httpx",
+        "keras",
+        "tensorflow",
+        "yaml",
+        "jinja2",
+        "IPython",
+        "huggingface_hub",
+        "cffi",
+    }
     return frozenset(set(sys.stdlib_module_names) | extra)
 
 
@@ -309,14 +659,18 @@ class Policy:
         try:
             text = p.read_text(encoding="utf-8")
         except OSError as e:
-            raise PolicyError(f"Cannot read policy file {p}: {e.strerror or e}. Check the --policy path.") from e
+            raise PolicyError(
+                f"Cannot read policy file {p}: {e.strerror or e}. Check the --policy path."
+            ) from e
         try:
             if p.suffix.lower() in {".yaml", ".yml"}:
                 data = yaml.safe_load(text) or {}
             else:
                 data = tomllib.loads(text)
         except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
-            raise PolicyError(f"Policy file {p} is not valid {'YAML' if p.suffix in {'.yaml', '.yml'} else 'TOML'}: {e}") from e
+            raise PolicyError(
+                f"Policy file {p} is not valid {'YAML' if p.suffix in {'.yaml', '.yml'} else 'TOML'}: {e}"
+            ) from e
         if not isinstance(data, dict):
             raise PolicyError(f"Policy file {p} must be a table/mapping with a 'pickle' section.")
         section = data.get("pickle", data)
@@ -324,8 +678,13 @@ class Policy:
             raise PolicyError(f"The 'pickle' section of {p} must be a table with 'allow' and 'deny' lists.")
         unknown = set(section) - {"allow", "deny"}
         if unknown:
-            raise PolicyError(f"Unknown keys {sorted(unknown)} in policy file {p}; expected 'allow' and 'deny'.")
-        return cls(allow=_names(section.get("allow", []), p, "allow"), deny=_names(section.get("deny", []), p, "deny"))
+            raise PolicyError(
+                f"Unknown keys {sorted(unknown)} in policy file {p}; expected 'allow' and 'deny'."
+            )
+        return cls(
+            allow=_names(section.get("allow", []), p, "allow"),
+            deny=_names(section.get("deny", []), p, "deny"),
+        )
 
     def classify(self, module: str, name: str) -> Verdict:
         """Classify the global ``name`` looked up in ``module`` (a dotted name is an attribute chain)."""
@@ -345,7 +704,9 @@ class Policy:
 
 def _names(value: object, path: Path, key: str) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise PolicyError(f"'{key}' in policy file {path} must be a list of dotted names such as 'pkg.module.Class'.")
+        raise PolicyError(
+            f"'{key}' in policy file {path} must be a list of dotted names such as 'pkg.module.Class'."
+        )
     return frozenset(v.strip() for v in value)
 
 
@@ -375,7 +736,9 @@ def _classify_cached(policy: Policy, full: str) -> Verdict:
     if policy._user(full, policy.allow):
         return Verdict(full, "allowed", None, "allowed by the policy file")
     if len(segs) > 2 and _METHOD_VERBS.match(segs[-1]) and _CLASS.match(segs[-2]):
-        return Verdict(full, "dangerous", _FS, f"method {segs[-1]!r} of {'.'.join(segs[:-1])} reads, writes or runs")
+        return Verdict(
+            full, "dangerous", _FS, f"method {segs[-1]!r} of {'.'.join(segs[:-1])} reads, writes or runs"
+        )
     return Verdict(full, "unknown", None, "not in the allow-list")
 
 

@@ -13,7 +13,9 @@ from mlarmor.scan._base import Rule
 
 __all__ = ["ALL_RULES", "rule_by_id"]
 
-_NO_LOAD = "Do not load this file. If it must be used, re-export it in a data-only format (safetensors, ONNX)."
+_NO_LOAD = (
+    "Do not load this file. If it must be used, re-export it in a data-only format (safetensors, ONNX)."
+)
 _SAFE_FORMAT = "Prefer data-only formats (safetensors, ONNX, GGUF without templates) over pickle-based ones."
 _ALLOW = "If the reference is a genuine in-house class, allow it explicitly with --policy."
 _TRUST = "Obtain the file from its original publisher and check its signature with `mlarmor verify`."
@@ -153,6 +155,18 @@ KERAS_UNKNOWN: Final = Rule(
     "Keras imports this module while deserialising; it is not part of Keras.",
     mitigations=(_ALLOW,),
 )
+KERAS_EXTERNAL: Final = Rule(
+    "keras.external-resource",
+    "Keras layer reads a file or URL when the model is loaded",
+    _HIGH,
+    "A preprocessing layer's vocabulary (or a TFSMLayer's SavedModel) is a path or URL that Keras opens "
+    "while loading, even in safe mode: the model can read local files into its state or make requests "
+    "on the loader's behalf (CVE-2025-12058).",
+    mitigations=(
+        "Load only models whose vocabularies are stored inside the archive.",
+        "Upgrade Keras to a release with the fix for CVE-2025-12058.",
+    ),
+)
 ONNX_EXTERNAL: Final = Rule(
     "onnx.external-data-escape",
     "ONNX external data points outside the model's folder",
@@ -227,6 +241,7 @@ ALL_RULES: Final[tuple[Rule, ...]] = (
     KERAS_LAMBDA,
     KERAS_DANGEROUS,
     KERAS_UNKNOWN,
+    KERAS_EXTERNAL,
     ONNX_EXTERNAL,
     ONNX_CUSTOM_DOMAIN,
     GGUF_TEMPLATE,
@@ -242,5 +257,3 @@ _BY_ID = {r.id: r for r in ALL_RULES}
 def rule_by_id(rule_id: str) -> Rule | None:
     """The rule with ``rule_id``, or None."""
     return _BY_ID.get(rule_id)
-
-
