@@ -77,10 +77,11 @@ def _tools(path: Path) -> dict[str, list[str]]:
     return tools
 
 
-def run_measured(cmd: list[str], timeout: float) -> dict[str, object]:
+def run_measured(cmd: list[str], timeout: float, cwd: Path | None = None) -> dict[str, object]:
     """Run ``cmd``; return wall seconds, peak RSS (MiB) and exit code (None on timeout)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # cwd: fickling --check-safety writes safety_results.json into the working folder
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
     deadline = start + timeout
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -156,7 +157,7 @@ def main() -> int:
         print(f"\n== {label}: {path.name}, {size_mb:.1f} MB")
         rows: dict[str, object] = {}
         for tool, cmd in _tools(path).items():
-            r = run_measured(cmd, args.timeout)
+            r = run_measured(cmd, args.timeout, cwd=args.dir)
             rows[tool] = r
             secs = r["seconds"]
             shown = f"{secs:8.2f} s" if isinstance(secs, float) else f"timeout > {args.timeout:.0f} s"
