@@ -320,3 +320,22 @@ def test_audit_hook_blocks_side_effects_while_analysing(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
     assert "antigravity" not in sys.modules
     open(tmp_path / "y", "w").close()
+
+
+def test_names_computed_by_pure_calls_are_resolved(scanner: Scanner) -> None:
+    # STACK_GLOBAL operands built at load time: str(b'os', 'ascii') and _codecs.decode(b'system', 'latin-1')
+    data = (
+        b"\x80\x04cbuiltins\nstr\n\x43\x02os\x8c\x05ascii\x86R"
+        b"c_codecs\ndecode\n\x43\x06system\x8c\x07latin-1\x86R"
+        b"\x93\x8c\x04true\x85R."
+    )
+    result = scanner.scan_bytes(data)
+    assert "os.system" in _globals(result)
+    assert result.severity == Severity.CRITICAL
+
+
+def test_unevaluable_dynamic_name_fails_closed(scanner: Scanner) -> None:
+    data = b"\x80\x04cmystery\nname\n)R\x8c\x06system\x93)R."
+    result = scanner.scan_bytes(data)
+    assert result.severity >= Severity.HIGH
+    assert any("computes the name" in f.title for f in result.findings)

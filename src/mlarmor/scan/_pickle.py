@@ -159,7 +159,18 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
             title="Analysis blocked a side effect",
             evidence={"events": result.blocked},
         )
-    if result.error is not None:
+    if result.error is not None and "STACK_GLOBAL requires str" in result.error:
+        scope.add(
+            rules.PICKLE_MALFORMED,
+            title="Pickle computes the name of an imported global at load time",
+            severity=Severity.HIGH,
+            description="STACK_GLOBAL receives a name produced by a call the analysis cannot evaluate; "
+            "the loader imports whatever that call returns. Everything before this point was analysed; "
+            "the rest was not.",
+            evidence={"error": result.error, "pickles_completed": result.pickles},
+            offset=result.error_offset,
+        )
+    elif result.error is not None:
         scope.add(
             rules.PICKLE_MALFORMED,
             title=f"Pickle stream breaks at offset {result.error_offset}",

@@ -27,13 +27,14 @@ loader would go on); results of allow-listed calls are small callable instances.
 
 from __future__ import annotations
 
+import _codecs
 import _compat_pickle
 import io
 import itertools
 import pickle
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -327,6 +328,10 @@ class _Tracer:
                 val.pending = tuple(args[1:])
                 return self._stub(val)
             if use is not None and use.verdict.status == "allowed":
+                if name in _PURE and not kwargs:
+                    value = _evaluate_pure(name, args)
+                    if value is not _UNEVALUATED:
+                        return value
                 return _Inert(self, _Val("call", None, name, args[:1]))
         return self._stub(_Val("call", None, name or self.describe(fn), args[:1]))
 
@@ -434,6 +439,64 @@ class _Tracer:
         index = self.pickle_index
         _load_one(self, self.stream)
         self.pickle_index = index
+
+
+# Allow-listed pure functions evaluated for real when every argument is a plain value, so that
+# names computed at load time (str(b"os", "ascii"), codecs.decode(...)) are known to the analysis
+# exactly as they are to the loader.
+_PURE = frozenset(
+    {
+        "builtins.str",
+        "builtins.bytes",
+        "builtins.bytearray",
+        "builtins.int",
+        "builtins.float",
+        "builtins.bool",
+        "_codecs.encode",
+        "_codecs.decode",
+        "codecs.encode",
+        "codecs.decode",
+    }
+)
+_SAFE_CODECS = frozenset({"utf-8", "utf8", "latin-1", "latin1", "iso-8859-1", "ascii", "us-ascii"})
+_PURE_FUNCS: dict[str, Callable[..., Any]] = {
+    "builtins.str": str,
+    "builtins.bytes": bytes,
+    "builtins.bytearray": bytearray,
+    "builtins.int": int,
+    "builtins.float": float,
+    "builtins.bool": bool,
+    "_codecs.encode": _codecs.encode,
+    "_codecs.decode": _codecs.decode,
+    "codecs.encode": _codecs.encode,
+    "codecs.decode": _codecs.decode,
+}
+_MAX_PURE = 1 << 20
+_UNEVALUATED = object()
+for _codec in _SAFE_CODECS:  # look codecs up now: a first lookup imports its module, blocked later
+    _codecs.lookup(_codec)
+
+
+def _evaluate_pure(name: str, args: tuple[Any, ...]) -> Any:
+    if not all(isinstance(a, str | bytes | bytearray | int | float | bool) for a in args) or len(args) > 3:
+        return _UNEVALUATED
+    if any(isinstance(a, str | bytes | bytearray) and len(a) > _MAX_PURE for a in args):
+        return _UNEVALUATED
+    codec = next((a for a in args[1:2] if isinstance(a, str)), None)
+    if codec is not None and codec.lower() not in _SAFE_CODECS and not name.endswith(("int", "float")):
+        return _UNEVALUATED  # other codecs may import modules
+    if (
+        name in ("builtins.bytes", "builtins.bytearray")
+        and args
+        and isinstance(args[0], int)
+        and (args[0] > _MAX_PURE or args[0] < 0)
+    ):
+        return _UNEVALUATED
+    func = _PURE_FUNCS[name]
+    try:
+        return func(*args)
+    except (TypeError, ValueError, LookupError, OverflowError, UnicodeError):
+        return _UNEVALUATED
 
 
 class _InertUnpickler(pickle.Unpickler):

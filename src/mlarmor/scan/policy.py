@@ -315,6 +315,20 @@ _deny(
     "builtins.memoryview",
 )
 
+# Gadgets of published scanner bypasses that live outside the module-wide entries above.
+_deny(_PROC, "mailcap.*", "torch.utils.*")
+_deny(
+    _CODE,
+    "test.*",
+    "_xxsubinterpreters.*",
+    "_interpreters.*",
+    "_xxinterpchannels.*",
+    "_interpchannels.*",
+    "interpreters.*",
+    "_testcapi.*",
+    "_testinternalcapi.*",
+)
+
 _DUNDER_GADGETS = frozenset(
     {
         "__globals__",
@@ -429,6 +443,8 @@ _ALLOWED_EXACT: frozenset[str] = frozenset(
         "copyreg.__newobj__",
         "copyreg.__newobj_ex__",
         "_codecs.encode",
+        "_codecs.decode",
+        "codecs.decode",
         "codecs.encode",
         "functools.partial",
         "collections.OrderedDict",

@@ -1,0 +1,35 @@
+"""Run every benchmark in one go: detection (corpus + four scanners), then speed and memory.
+
+Usage: ``python3 tasks.py bench`` (or ``.venv/bin/python benchmarks/run_all.py [--quick]``).
+``--quick`` shrinks the speed benchmark's files (10 MB pickle, 128 MB checkpoint) for a smoke run;
+the figures in docs/benchmarks.md come from the full sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory(prefix="mlarmor-corpus-") as corpus:
+        subprocess.run([py, str(HERE / "corpus.py"), corpus], check=True)
+        subprocess.run([py, str(HERE / "bench_detection.py"), "--corpus", corpus], check=True)
+    speed = [py, str(HERE / "bench_speed.py")]
+    if args.quick:
+        speed += ["--pickle-mb", "10", "--zip-mb", "128", "--timeout", "120"]
+    subprocess.run(speed, check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
