@@ -34,7 +34,7 @@ def _report() -> Report:
     finding = Finding(
         id="pickle.dangerous-global",
         family=Family.TROJAN,
-        title="Pickle process: os.system is called",
+        title="Pickle calls os.system (process)",
         severity=Severity.CRITICAL,
         description="why",
         evidence={"global": "os.system", "calls": 1},

@@ -191,15 +191,20 @@ def _torchscript_members() -> tuple[tuple[str, bytes], ...]:
 
 def _torchscript(c: Canary, *, constants: bool) -> bytes:
     out = []
+    injected = False
+    marker = "    input0 = "
     for name, data in _torchscript_members():
         if constants and name.endswith("constants.pkl"):
             data = splice(data, Call(OS_SYSTEM, (c.sh,)))
-        elif not constants and name.endswith("modules/container.py"):
-            text = data.decode()
-            marker = "    input0 = "
-            text = text.replace(marker, f"    _x = __import__('os').system({c.sh!r})\n{marker}", 1)
+            injected = True
+        elif not constants and "/code/" in name and name.endswith(".py") and marker.encode() in data:
+            # module names may be mangled (container/___torch_mangle_N.py) when other modules were scripted
+            text = data.decode().replace(marker, f"    _x = __import__('os').system({c.sh!r})\n{marker}", 1)
             data = text.encode()
+            injected = True
         out.append((name, data))
+    if not injected:
+        raise RuntimeError("TorchScript archive layout changed: no member to inject the payload into")
     return write_zip(out)
 
 

@@ -96,7 +96,8 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
         if use.samples:
             evidence["call_samples"] = use.samples
         if v.status == "dangerous":
-            title = f"{v.category or 'dangerous'}: {name}" + (" is called" if use.called else " is imported")
+            verb = "calls" if use.called else "imports"
+            title = f"{verb} {name} ({v.category or 'dangerous'})"
             scope.add(
                 rules.PICKLE_DANGEROUS,
                 title=f"Pickle {title}",
@@ -106,7 +107,7 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
         else:
             scope.add(
                 rules.PICKLE_UNKNOWN,
-                title=f"Pickle imports unknown global {name}",
+                title=f"Pickle {'calls' if use.called else 'imports'} unknown global {name}",
                 evidence=evidence,
                 offset=_offset_of(data, name),
             )
