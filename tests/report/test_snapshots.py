@@ -92,5 +92,7 @@ def test_sarif_snapshot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     assert (
         run["results"][1]["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == "archive/data.pkl"
     )
+    assert all(r["locations"][0]["physicalLocation"]["region"]["startLine"] == 1 for r in run["results"])
+    assert "at byte offset 21" in run["results"][0]["message"]["text"]
     for rule in run["tool"]["driver"]["rules"]:
         assert float(rule["properties"]["security-severity"]) > 0

@@ -84,14 +84,21 @@ def to_sarif(report: Report) -> str:
     index = {rid: i for i, rid in enumerate(ordered)}
     results = []
     for f in findings:
-        location: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": _uri(f.location.path)}}}
-        if f.location.offset is not None and f.location.member is None:
-            location["physicalLocation"]["region"] = {"byteOffset": f.location.offset, "byteLength": 1}
+        # GitHub code scanning needs region.startLine to show a result (GH1003); model files are binary,
+        # so the byte offset goes into the message and the properties instead of a binary region.
+        location: dict[str, Any] = {
+            "physicalLocation": {
+                "artifactLocation": {"uri": _uri(f.location.path)},
+                "region": {"startLine": 1},
+            }
+        }
         if f.location.member:
             location["logicalLocations"] = [{"fullyQualifiedName": f.location.member, "kind": "member"}]
         text = f.title
         if f.location.member:
             text += f" (in {f.location.member})"
+        if f.location.offset is not None:
+            text += f" at byte offset {f.location.offset}"
         fingerprint = hashlib.sha256(
             f"{f.id}|{f.location.path}|{f.location.member}|{f.title}".encode()
         ).hexdigest()
