@@ -11,7 +11,7 @@ from typing import Any
 
 from mlarmor.errors import ResourceLimitError
 from mlarmor.scan import rules
-from mlarmor.scan._base import Buffer, Scope
+from mlarmor.scan._base import Buffer, BufferFile, Scope
 from mlarmor.scan._compression import BombError, decompress
 from mlarmor.scan._zip import ZipEntry, ZipFormatError, read_zip, unsafe_path
 
@@ -234,40 +234,11 @@ def _dotted(node: Any) -> str | None:
     return None
 
 
-class _View(io.RawIOBase):
-    """A seekable read-only file over a buffer (for tarfile), without copying it."""
-
-    def __init__(self, buf: Buffer) -> None:
-        self._mv = memoryview(buf)
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: len(self._mv)}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, b: Any) -> int:
-        chunk = self._mv[self._pos : self._pos + len(b)]
-        n = len(chunk)
-        b[:n] = chunk
-        self._pos += n
-        return n
-
-
 def scan_tar(buf: Buffer, scope: Scope) -> str:
     """Scan a tar archive (PyTorch's legacy tar format included); links and paths are checked."""
     names: list[str] = []
     try:
-        with tarfile.open(fileobj=io.BufferedReader(_View(buf)), mode="r:") as tf:
+        with tarfile.open(fileobj=io.BufferedReader(BufferFile(buf)), mode="r:") as tf:
             while True:
                 member = tf.next()
                 if member is None:

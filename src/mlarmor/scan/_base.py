@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import mmap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,13 +14,47 @@ from mlarmor.findings import Family, Finding, Location, Severity
 if TYPE_CHECKING:
     from mlarmor.scan.policy import Policy
 
-__all__ = ["Buffer", "Limits", "Rule", "Scope"]
+__all__ = ["Buffer", "BufferFile", "Limits", "Rule", "Scope"]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
 """Bytes a handler reads: whole in memory, a zero-copy view, or a memory-mapped file."""
 
 GiB = 1 << 30
 MiB = 1 << 20
+
+
+class BufferFile(io.RawIOBase):
+    """Read-only, seekable file over a buffer for libraries that want a file (h5py, tarfile); no copy."""
+
+    def __init__(self, data: Buffer) -> None:
+        super().__init__()
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        n = max(0, min(len(out), len(self._view) - self._pos))
+        out[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._view.release()
+        super().close()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

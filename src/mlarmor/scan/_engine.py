@@ -152,18 +152,7 @@ class Scanner:
 
     def scan_bytes(self, data: Buffer, name: str = "<bytes>") -> FileResult:
         """Scan an in-memory buffer as if it were a file called ``name``."""
-        start = time.perf_counter()
-        scope = Scope(path=name, limits=self.limits, policy=self.policy, recurse=_recurse)
-        fmt = self._run(data, scope)
-        return FileResult(
-            path=name,
-            format=fmt,
-            size=len(data),
-            findings=_dedupe(scope.findings),
-            members=scope.budget.members,
-            bytes_read=scope.budget.bytes + scope.budget.read,
-            seconds=round(time.perf_counter() - start, 4),
-        )
+        return self._finish(name, data, time.perf_counter())
 
     def _run(self, data: Buffer, scope: Scope) -> str:
         try:
@@ -205,7 +194,7 @@ class Scanner:
         except OSError as e:
             raise InputError(f"{p} cannot be read: {e.strerror or e}.") from e
 
-    def _finish(self, p: Path, data: Buffer, start: float) -> FileResult:
+    def _finish(self, p: Path | str, data: Buffer, start: float) -> FileResult:
         scope = Scope(path=str(p), limits=self.limits, policy=self.policy, recurse=_recurse)
         fmt = self._run(data, scope)
         return FileResult(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from mlarmor.findings import Severity
-from mlarmor.scan._base import Buffer, Rule, Scope
+from mlarmor.scan._base import Buffer, BufferFile, Rule, Scope
 from mlarmor.scan.rules import FORMAT_MALFORMED, KERAS_DANGEROUS, KERAS_EXTERNAL, KERAS_LAMBDA, KERAS_UNKNOWN
 
 __all__ = [
@@ -383,40 +382,6 @@ def scan_keras_config(config_json: Buffer, scope: Scope) -> str:
     return "keras"
 
 
-class _BufferFile(io.RawIOBase):
-    """Read-only, seekable file over a buffer, so h5py reads an mmap without copying it."""
-
-    def __init__(self, data: Buffer) -> None:
-        super().__init__()
-        self._view = memoryview(data)
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: Any) -> int:
-        out = memoryview(buffer).cast("B")
-        n = max(0, min(len(out), len(self._view) - self._pos))
-        out[:n] = self._view[self._pos : self._pos + n]
-        self._pos += n
-        return n
-
-    def close(self) -> None:
-        self._view.release()
-        super().close()
-
-
 def _attribute_text(value: Any) -> Any:
     """An HDF5 attribute as str or bytes when it holds one string (h5py returns several shapes)."""
     if hasattr(value, "shape") and getattr(value, "size", 0) == 1 and hasattr(value, "item"):
@@ -434,7 +399,7 @@ def scan_hdf5(data: Buffer, scope: Scope) -> str:
     import h5py  # h5py is slow to import and only needed for HDF5 files
 
     configs: dict[str, Any] = {}
-    handle = _BufferFile(data)
+    handle = BufferFile(data)
     try:
         with h5py.File(handle, "r") as f:
             for name in ("model_config", "training_config"):
