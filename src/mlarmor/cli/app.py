@@ -11,7 +11,7 @@ app = typer.Typer(
     help="Find and fix the ways a machine-learning model can be attacked.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 

@@ -61,10 +61,9 @@ def scan(
     Pickle, PyTorch (zip, legacy, tar, TorchScript), joblib, NumPy, Keras, ONNX, GGUF, safetensors and
     zip/tar/7z archives are recognised by content. Nothing is ever unpickled, imported or rendered.
 
-    Examples:
-        mlarmor scan model.pt
+    Example: `mlarmor scan model.pt`
 
-        mlarmor scan models/ --format sarif --output mlarmor.sarif --fail-on medium
+    Example: `mlarmor scan models/ --format sarif --output mlarmor.sarif --fail-on medium`
 
     Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage or scan error.
     """
