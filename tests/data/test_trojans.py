@@ -173,3 +173,19 @@ def test_every_pickle_protocol_is_covered() -> None:
 def test_unknown_sample_lists_known_names() -> None:
     with pytest.raises(KeyError, match="proto0_os_system"):
         get_sample("no-such-sample")
+
+
+def test_write_malicious_can_skip_samples_whose_writer_library_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "gguf", None)  # makes `import gguf` raise ModuleNotFoundError
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    names = [n for n in SAMPLES if SAMPLES[n].family in {"gguf", "protocol"}]
+    skipped: dict[str, str] = {}
+    written = write_malicious(tmp_path / "out", canary, names, skipped=skipped)
+    assert skipped
+    assert set(skipped.values()) == {"gguf"}
+    assert len(written) + len(skipped) == len(names)
+    with pytest.raises(ModuleNotFoundError):
+        write_malicious(tmp_path / "out2", canary, names)

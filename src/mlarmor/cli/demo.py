@@ -54,7 +54,8 @@ def demo(
     with console.status("Writing benign artifacts with the real libraries..."):
         benign = write_benign(benign_dir)
     with console.status("Generating trojaned files (harmless payloads)..."):
-        malicious = write_malicious(bad_dir, canary)
+        skipped: dict[str, str] = {}
+        malicious = write_malicious(bad_dir, canary, skipped=skipped)
     scanner = Scanner()
     with console.status(f"Scanning {len(benign) + len(malicious)} files without loading them..."):
         good_results = scanner.scan_paths(benign)
@@ -95,6 +96,12 @@ def demo(
         "canary folder: "
         + ("[green]empty — no payload ran[/]" if not ran else f"[red]{len(ran)} payload(s) ran: {ran}[/]")
     )
+    if skipped:
+        missing = ", ".join(sorted(set(skipped.values())))
+        console.print(
+            f"[dim]{len(skipped)} trojaned sample(s) not written: their writer libraries ({missing}) are not "
+            "installed (they come with the dev extras: pip install -e '.[dev]').[/]"
+        )
     console.print(f"\nFiles are in {out}/. Try: [bold]mlarmor scan {bad_dir} --format sarif -o scan.sarif[/]")
     if not keep:
         shutil.rmtree(out, ignore_errors=True)

@@ -57,7 +57,13 @@ def family_counts(samples: Iterable[Sample] | None = None) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def write_malicious(out_dir: Path, canary_dir: Path, names: Iterable[str] | None = None) -> list[Path]:
+def write_malicious(
+    out_dir: Path,
+    canary_dir: Path,
+    names: Iterable[str] | None = None,
+    *,
+    skipped: dict[str, str] | None = None,
+) -> list[Path]:
     """Write malicious samples to ``out_dir``, each aimed at ``canary_dir``.
 
     Files are named ``<sample name>__<realistic file name>`` so that the extension a victim would
@@ -68,6 +74,9 @@ def write_malicious(out_dir: Path, canary_dir: Path, names: Iterable[str] | None
         canary_dir: Folder in which a payload, once loaded, creates a file named after its sample.
             Use an absolute path: the payloads embed it.
         names: Sample names to write; all of them when ``None``.
+        skipped: When given, a sample whose writer library is not installed (``gen-only`` libraries such
+            as gguf or onnx) is skipped and recorded here as ``name -> missing module`` instead of
+            raising ``ModuleNotFoundError``.
 
     Returns:
         The written paths, in sample-name order.
@@ -82,6 +91,13 @@ def write_malicious(out_dir: Path, canary_dir: Path, names: Iterable[str] | None
     written = []
     for s in selected:
         path = out_dir / f"{s.name}__{s.filename}"
-        path.write_bytes(s.build(canary_dir))
+        try:
+            data = s.build(canary_dir)
+        except ModuleNotFoundError as e:
+            if skipped is None:
+                raise
+            skipped[s.name] = e.name or str(e)
+            continue
+        path.write_bytes(data)
         written.append(path)
     return written
