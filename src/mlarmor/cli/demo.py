@@ -100,7 +100,7 @@ def demo(
         missing = ", ".join(sorted(set(skipped.values())))
         console.print(
             f"[dim]{len(skipped)} trojaned sample(s) not written: their writer libraries ({missing}) are not "
-            "installed (they come with the dev extras: pip install -e '.[dev]').[/]"
+            "installed (they come with the dev extras: pip install -e '.\\[dev]').[/]"
         )
     console.print(f"\nFiles are in {out}/. Try: [bold]mlarmor scan {bad_dir} --format sarif -o scan.sarif[/]")
     if not keep:
