@@ -339,3 +339,14 @@ def test_unevaluable_dynamic_name_fails_closed(scanner: Scanner) -> None:
     result = scanner.scan_bytes(data)
     assert result.severity >= Severity.HIGH
     assert any("computes the name" in f.title for f in result.findings)
+
+
+def test_findings_name_the_opcode_and_its_offset(scanner: Scanner) -> None:
+    data = b"\x80\x04\x8c\x02os\x94\x8c\x06system\x94h\x00h\x01\x93\x8c\x04true\x85\x81."
+    finding = next(f for f in scanner.scan_bytes(data).findings if f.evidence.get("global") == "os.system")
+    assert finding.evidence["opcode"] == "STACK_GLOBAL"
+    assert data[finding.location.offset] == 0x93  # the STACK_GLOBAL byte itself
+    proto0 = b"cos\nsystem\n(S'true'\ntR."
+    finding = scanner.scan_bytes(proto0).findings[0]
+    assert finding.evidence["opcode"] == "GLOBAL"
+    assert finding.location.offset == 0

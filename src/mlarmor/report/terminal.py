@@ -47,7 +47,8 @@ def print_report(
             if x.location.member:
                 where.append(f"member {x.location.member}")
             if x.location.offset is not None:
-                where.append(f"offset {x.location.offset}")
+                opcode = x.evidence.get("opcode")
+                where.append(f"offset {x.location.offset}" + (f" ({opcode})" if opcode else ""))
             line = Text.assemble("  ", _sev(x.severity), " ", (x.id, "dim"), "  ", x.title)
             console.print(line, highlight=False)
             if where:

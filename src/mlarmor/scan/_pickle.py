@@ -52,15 +52,63 @@ def analyze_buffer(data: Buffer, scope: Scope) -> PickleAnalysis:
     return analyze_pickle_stream(_stream(data), scope.policy, scope.limits)
 
 
+_STRING_OPS = frozenset(
+    {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING", "SHORT_BINSTRING"}
+)
+_LOCATE_MAX = 16 << 20  # opcode-level locations are worked out for streams up to this size
+
+
+def _locate_imports(data: Buffer, scope: Scope) -> dict[str, tuple[str, int]]:
+    """Map each imported global to the opcode and byte offset of its first import.
+
+    Runs only for small streams that reference something outside the allow-list (it is a second,
+    pure-Python pass); STACK_GLOBAL operands are followed through the memo.
+    """
+    found: dict[str, tuple[str, int]] = {}
+    if len(data) > _LOCATE_MAX:
+        return found
+    raw = bytes(data)
+    pos = 0
+    while pos < len(raw):
+        strings: list[str] = []
+        memo: dict[int, str] = {}
+        last_op = ""
+        try:
+            for op, arg, at in pickletools.genops(io.BytesIO(raw[pos:])):
+                at = (at or 0) + pos
+                name = op.name
+                if name in _STRING_OPS and isinstance(arg, str | bytes):
+                    strings.append(arg if isinstance(arg, str) else arg.decode("latin-1"))
+                elif name in ("PUT", "BINPUT", "LONG_BINPUT") and isinstance(arg, int) and strings:
+                    memo[arg] = strings[-1]
+                elif name == "MEMOIZE" and strings and last_op in _STRING_OPS:
+                    memo[len(memo)] = strings[-1]
+                elif name in ("GET", "BINGET", "LONG_BINGET") and isinstance(arg, int) and arg in memo:
+                    strings.append(memo[arg])
+                elif name in ("GLOBAL", "INST") and isinstance(arg, str) and " " in arg:
+                    module, attr = arg.split(" ", 1)
+                    found.setdefault(scope.policy.classify(module, attr).name, (name, at))
+                elif name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.setdefault(scope.policy.classify(strings[-2], strings[-1]).name, (name, at))
+                last_op = name
+                if name == "STOP":
+                    pos = at + 1
+                    break
+            else:
+                break
+        except Exception:  # the rest is malformed: what was located so far stands
+            break
+    return found
+
+
 def _offset_of(data: Buffer, name: str) -> int | None:
-    """Byte offset where the last component of ``name`` first appears (for the location)."""
+    """Byte offset where the last component of ``name`` first appears (when no opcode was located)."""
     needle = name.rsplit(".", 1)[-1].encode("utf-8", "replace")
     if not needle:
         return None
     try:
-        pos = (
-            data.find(needle) if isinstance(data, bytes | bytearray | mmap.mmap) else bytes(data).find(needle)
-        )
+        haystack = data if isinstance(data, bytes | bytearray | mmap.mmap) else bytes(data)
+        pos = haystack.find(needle)
     except (TypeError, ValueError):
         return None
     return pos if pos >= 0 else None
@@ -80,6 +128,8 @@ def scan_pickle(data: Buffer, scope: Scope) -> str:
 
 def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
     """Turn a :class:`PickleAnalysis` into findings on ``scope``."""
+    flagged = any(use.verdict.status != "allowed" for use in result.globals.values())
+    located = _locate_imports(data, scope) if flagged else {}
     for name, use in result.globals.items():
         v = use.verdict
         if v.status == "allowed":
@@ -95,6 +145,11 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
         }
         if use.samples:
             evidence["call_samples"] = use.samples
+        opcode, offset = located.get(name, (None, None))
+        if opcode is not None:
+            evidence["opcode"] = opcode
+        else:
+            offset = _offset_of(data, name)
         if v.status == "dangerous":
             verb = "calls" if use.called else "imports"
             title = f"{verb} {name} ({v.category or 'dangerous'})"
@@ -102,14 +157,14 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
                 rules.PICKLE_DANGEROUS,
                 title=f"Pickle {title}",
                 evidence=evidence,
-                offset=_offset_of(data, name),
+                offset=offset,
             )
         else:
             scope.add(
                 rules.PICKLE_UNKNOWN,
                 title=f"Pickle {'calls' if use.called else 'imports'} unknown global {name}",
                 evidence=evidence,
-                offset=_offset_of(data, name),
+                offset=offset,
             )
     for w in result.writes:
         scope.add(
