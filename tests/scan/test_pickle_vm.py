@@ -346,6 +346,11 @@ def test_findings_name_the_opcode_and_its_offset(scanner: Scanner) -> None:
     finding = next(f for f in scanner.scan_bytes(data).findings if f.evidence.get("global") == "os.system")
     assert finding.evidence["opcode"] == "STACK_GLOBAL"
     assert data[finding.location.offset] == 0x93  # the STACK_GLOBAL byte itself
+    # a memoized non-string shifts MEMOIZE numbering: the locator must follow it like the loader
+    shifted = b"\x80\x04]\x94\x8c\x02os\x94\x8c\x06system\x94h\x01h\x02\x93\x8c\x04true\x85R."
+    finding = next(f for f in scanner.scan_bytes(shifted).findings if f.evidence.get("global") == "os.system")
+    assert finding.evidence["opcode"] == "STACK_GLOBAL"
+    assert shifted[finding.location.offset] == 0x93
     proto0 = b"cos\nsystem\n(S'true'\ntR."
     finding = scanner.scan_bytes(proto0).findings[0]
     assert finding.evidence["opcode"] == "GLOBAL"

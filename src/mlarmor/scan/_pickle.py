@@ -72,6 +72,7 @@ def _locate_imports(data: Buffer, scope: Scope) -> dict[str, tuple[str, int]]:
     while pos < len(raw):
         strings: list[str] = []
         memo: dict[int, str] = {}
+        memoized = 0  # MEMOIZE numbers every memoized object, strings or not
         last_op = ""
         try:
             for op, arg, at in pickletools.genops(io.BytesIO(raw[pos:])):
@@ -81,8 +82,10 @@ def _locate_imports(data: Buffer, scope: Scope) -> dict[str, tuple[str, int]]:
                     strings.append(arg if isinstance(arg, str) else arg.decode("latin-1"))
                 elif name in ("PUT", "BINPUT", "LONG_BINPUT") and isinstance(arg, int) and strings:
                     memo[arg] = strings[-1]
-                elif name == "MEMOIZE" and strings and last_op in _STRING_OPS:
-                    memo[len(memo)] = strings[-1]
+                elif name == "MEMOIZE":
+                    if strings and last_op in _STRING_OPS:
+                        memo[memoized] = strings[-1]
+                    memoized += 1
                 elif name in ("GET", "BINGET", "LONG_BINGET") and isinstance(arg, int) and arg in memo:
                     strings.append(memo[arg])
                 elif name in ("GLOBAL", "INST") and isinstance(arg, str) and " " in arg:
