@@ -181,3 +181,19 @@ def test_fifo_is_not_opened(tmp_path: Path, scanner: Scanner) -> None:
     assert results["pipe.pt"].format == "unreadable"
     assert "not a regular file" in results["pipe.pt"].findings[0].description
     assert results["ok.pkl"].severity == Severity.NONE
+
+
+def test_corrupt_deflate_member_is_a_finding_and_other_members_are_scanned(
+    scanner: Scanner, canary: Path
+) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a/broken.pkl", os.urandom(2000))
+        z.writestr("b/evil.pkl", _evil(canary))
+    raw = bytearray(buf.getvalue())
+    start = 30 + len("a/broken.pkl")
+    raw[start : start + 40] = b"\xff" * 40  # wreck the first member's deflate stream
+    result = scanner.scan_bytes(bytes(raw))
+    assert any("cannot be decompressed" in f.title for f in result.findings)
+    assert result.severity == Severity.CRITICAL  # the intact member was still analysed
+    assert not any(f.title.startswith("Scanner could not analyse") for f in result.findings)

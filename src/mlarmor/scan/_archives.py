@@ -119,7 +119,18 @@ def scan_zip(buf: Buffer, scope: Scope) -> str:
             continue  # raw tensor storage and metadata: torch never unpickles these
         try:
             scope.charge(read=entry.csize if entry.method != 0 else 0)
-            data = _member_bytes(entry, buf, scope)
+            try:
+                data = _member_bytes(entry, buf, scope)
+            except ResourceLimitError:
+                raise
+            except Exception as e:  # zlib.error, lzma.LZMAError, OSError: a damaged member, not a crash
+                scope.add(
+                    rules.ARCHIVE_ERROR,
+                    title=f"Zip member {entry.name!r} cannot be decompressed: {e}",
+                    member=entry.name,
+                    evidence={"member": entry.name, "error": f"{type(e).__name__}: {e}"},
+                )
+                continue
             if data is None:
                 continue
             checkable = entry.method != 0 or len(data) < (64 << 20)  # big stored blobs are never read

@@ -46,9 +46,10 @@ class BufferFile(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer: Any) -> int:
-        out = memoryview(buffer).cast("B")
-        n = max(0, min(len(out), len(self._view) - self._pos))
-        out[:n] = self._view[self._pos : self._pos + n]
+        # release the caller's buffer view before returning: the caller may free it right away
+        with memoryview(buffer) as raw, raw.cast("B") as out:
+            n = max(0, min(len(out), len(self._view) - self._pos))
+            out[:n] = self._view[self._pos : self._pos + n]
         self._pos += n
         return n
 
