@@ -355,3 +355,27 @@ def test_findings_name_the_opcode_and_its_offset(scanner: Scanner) -> None:
     finding = scanner.scan_bytes(proto0).findings[0]
     assert finding.evidence["opcode"] == "GLOBAL"
     assert finding.location.offset == 0
+
+
+def test_memory_hungry_stream_is_a_limit_finding_not_an_oom(tmp_path: Path) -> None:
+    from mlarmor.scan._pickle_worker import can_isolate
+
+    if not can_isolate():
+        pytest.skip("no RLIMIT_AS on this platform")
+    # 20 MB of EMPTY_LIST opcodes: about 1 GiB of list objects for the unpickler
+    bomb = tmp_path / "lists.pkl"
+    bomb.write_bytes(b"\x80\x04(" + b"]" * 20_000_000 + b"l.")
+    limits = Limits(isolate_pickle_bytes=1 << 20, max_pickle_memory=128 << 20)
+    result = Scanner(limits=limits).scan_file(bomb)
+    assert "pickle.resource-limit" in {f.id for f in result.findings}
+    assert result.severity >= Severity.HIGH
+
+
+def test_isolated_analysis_reports_like_in_process(canary: Path) -> None:
+    data = pickle.dumps([_Reduce(os.system, _touch_payload(canary)), _Reduce(pickle.loads, pickle.dumps(1))])
+    inline = Scanner().scan_bytes(data)
+    isolated = Scanner(limits=Limits(isolate_pickle_bytes=1)).scan_bytes(data)
+    assert [(f.id, f.title, f.evidence) for f in isolated.findings] == [
+        (f.id, f.title, f.evidence) for f in inline.findings
+    ]
+    assert inline.severity == Severity.CRITICAL

@@ -53,6 +53,9 @@ def scan(
     max_total_bytes: int = typer.Option(_DEFAULT.max_total_bytes, help="Bytes decompressed per file."),
     max_member_bytes: int = typer.Option(_DEFAULT.max_member_bytes, help="Decompressed size of one member."),
     max_pickle_calls: int = typer.Option(_DEFAULT.max_pickle_calls, help="Calls recorded per pickle."),
+    max_pickle_memory: int = typer.Option(
+        _DEFAULT.max_pickle_memory, help="Memory ceiling (bytes) for analysing one large pickle stream."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show low-severity details too."),
     schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of the report and exit."),
 ) -> None:
@@ -82,6 +85,7 @@ def scan(
         max_total_bytes=max_total_bytes,
         max_member_bytes=max_member_bytes,
         max_pickle_calls=max_pickle_calls,
+        max_pickle_memory=max_pickle_memory,
     )
     scanner = Scanner(policy=policy, limits=limits)
     files = list(scanner.iter_files(paths))

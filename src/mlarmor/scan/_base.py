@@ -71,6 +71,10 @@ class Limits:
             is treated as a decompression bomb.
         ratio_floor: streams smaller than this are never called bombs.
         max_pickle_calls: calls, instantiations and attribute look-ups recorded in one pickle.
+        max_pickle_memory: memory the analysis of one large pickle stream may use (its objects are
+            built by CPython's unpickler); streams above ``isolate_pickle_bytes`` are analysed in a
+            child process capped at this much, so a hostile stream cannot exhaust the machine.
+        isolate_pickle_bytes: pickle streams larger than this are analysed in that capped child.
     """
 
     max_depth: int = 8
@@ -80,9 +84,19 @@ class Limits:
     max_ratio: float = 250.0
     ratio_floor: int = 16 * MiB
     max_pickle_calls: int = 500_000
+    max_pickle_memory: int = 8 * GiB
+    isolate_pickle_bytes: int = 64 * MiB
 
     def __post_init__(self) -> None:
-        for name in ("max_depth", "max_members", "max_total_bytes", "max_member_bytes", "max_pickle_calls"):
+        for name in (
+            "max_depth",
+            "max_members",
+            "max_total_bytes",
+            "max_member_bytes",
+            "max_pickle_calls",
+            "max_pickle_memory",
+            "isolate_pickle_bytes",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise invalid_parameter(name, "Limits", "an int >= 1", value)

@@ -10,6 +10,7 @@ from mlarmor.findings import Severity
 from mlarmor.scan import rules
 from mlarmor.scan._base import Buffer, Scope
 from mlarmor.scan._pickle_vm import PickleAnalysis, analyze_pickle_stream
+from mlarmor.scan._pickle_worker import analyze_isolated, can_isolate
 
 __all__ = ["FOLLOWED_LOADERS", "analyze_buffer", "looks_like_pickle", "scan_pickle"]
 
@@ -48,7 +49,10 @@ def _stream(data: Buffer) -> io.BytesIO | mmap.mmap:
 
 
 def analyze_buffer(data: Buffer, scope: Scope) -> PickleAnalysis:
-    """Run the inert analysis over ``data``."""
+    """Run the inert analysis over ``data`` (large streams in a memory-capped child process)."""
+    if len(data) > scope.limits.isolate_pickle_bytes and can_isolate():
+        path = scope.path if scope.member is None else None
+        return analyze_isolated(data, scope.policy, scope.limits, path)
     return analyze_pickle_stream(_stream(data), scope.policy, scope.limits)
 
 
@@ -209,7 +213,7 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
     if result.limit_hit:
         scope.add(
             rules.PICKLE_LIMIT,
-            evidence={"calls": result.calls, "limit": scope.limits.max_pickle_calls},
+            evidence={"calls": result.calls, "limit": scope.limits.max_pickle_calls, "detail": result.error},
             offset=result.error_offset,
         )
     if result.blocked:  # pragma: no cover - the audit hook fired: a scanner defect, fail closed
@@ -229,7 +233,7 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
             evidence={"error": result.error, "pickles_completed": result.pickles},
             offset=result.error_offset,
         )
-    elif result.error is not None:
+    elif result.error is not None and not result.limit_hit:
         scope.add(
             rules.PICKLE_MALFORMED,
             title=f"Pickle stream breaks at offset {result.error_offset}",
