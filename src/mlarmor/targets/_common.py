@@ -1,0 +1,204 @@
+"""Validation and numeric helpers shared by the model adapters (private)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Real
+
+import numpy as np
+
+from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
+
+__all__ = [
+    "as_batch",
+    "check_bounds",
+    "check_choice",
+    "check_input_shape",
+    "check_num_classes",
+    "check_positive_float",
+    "check_positive_int",
+    "check_stats",
+    "fmt_shape",
+    "looks_like_probabilities",
+    "missing_num_classes",
+    "no_scores",
+    "softmax",
+    "stats_shape",
+]
+
+Stats = float | Sequence[float] | np.ndarray | None
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_bounds(bounds: object, owner: str) -> tuple[float, float]:
+    """Validate ``bounds`` as a pair of finite floats with ``low < high``."""
+    expected = "a pair (low, high) of finite floats with low < high"
+    if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence | np.ndarray):
+        raise invalid_parameter("bounds", owner, expected, bounds)
+    values = list(bounds)
+    if len(values) != 2 or not all(_is_real(v) for v in values):
+        raise invalid_parameter("bounds", owner, expected, bounds)
+    low, high = float(values[0]), float(values[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise invalid_parameter("bounds", owner, expected, bounds)
+    return low, high
+
+
+def check_num_classes(num_classes: object, owner: str) -> int | None:
+    """Validate an optional class count (an int >= 2)."""
+    if num_classes is None:
+        return None
+    if not isinstance(num_classes, int | np.integer) or isinstance(num_classes, bool) or num_classes < 2:
+        raise invalid_parameter("num_classes", owner, "an int >= 2 or None", num_classes)
+    return int(num_classes)
+
+
+def check_positive_int(value: object, name: str, owner: str) -> int:
+    """Validate an int >= 1."""
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+        raise invalid_parameter(name, owner, "an int >= 1", value)
+    return int(value)
+
+
+def check_positive_float(value: object, name: str, owner: str, *, allow_zero: bool = False) -> float:
+    """Validate a finite float > 0 (or >= 0 with ``allow_zero``)."""
+    interval = "[0, inf)" if allow_zero else "(0, inf)"
+    if not _is_real(value):
+        raise invalid_parameter(name, owner, f"a float in {interval}", value)
+    f = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(f) or f < 0 or (f == 0 and not allow_zero):
+        raise invalid_parameter(name, owner, f"a float in {interval}", value)
+    return f
+
+
+def check_choice(value: object, name: str, owner: str, choices: Sequence[str]) -> str:
+    """Validate that ``value`` is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise invalid_parameter(name, owner, f"one of {options}", value)
+    return value
+
+
+def check_input_shape(input_shape: object, owner: str) -> tuple[int, ...] | None:
+    """Validate the shape of one input (without the batch dimension)."""
+    if input_shape is None:
+        return None
+    expected = "a tuple of positive ints (the shape of one input, without the batch dimension) or None"
+    if isinstance(input_shape, str | bytes) or not isinstance(input_shape, Sequence):
+        raise invalid_parameter("input_shape", owner, expected, input_shape)
+    dims = list(input_shape)
+    if not dims or not all(
+        isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0 for d in dims
+    ):
+        raise invalid_parameter("input_shape", owner, expected, input_shape)
+    return tuple(int(d) for d in dims)
+
+
+def check_stats(values: Stats, name: str, owner: str, *, positive: bool) -> np.ndarray | None:
+    """Validate a normalisation statistic: one float, or one float per channel or feature."""
+    if values is None:
+        return None
+    expected = "a finite float or a 1-D sequence of finite floats" + (" > 0" if positive else "")
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise invalid_parameter(name, owner, expected, values) from None
+    if (
+        arr.size == 0
+        or np.ndim(values) > 1
+        or not np.all(np.isfinite(arr))
+        or (positive and np.any(arr <= 0))
+    ):
+        raise invalid_parameter(name, owner, expected, values)
+    return arr
+
+
+def stats_shape(count: int, x_shape: tuple[int, ...], owner: str) -> tuple[int, ...]:
+    """Broadcast shape of ``count`` normalisation values for inputs of shape ``x_shape`` (batch first).
+
+    One value applies to everything; otherwise there is one value per feature of a 2-D input
+    ``(n, features)`` or one per channel (``x_shape[1]``) of an image-like input ``(n, C, ...)``.
+    """
+    ndim = len(x_shape)
+    if count == 1:
+        return (1,) * ndim
+    if ndim < 2 or x_shape[1] != count:
+        unit = "feature" if ndim == 2 else "channel"
+        width = x_shape[1] if ndim >= 2 else "?"
+        raise InvalidParameterError(
+            f"The normalisation of {owner} has {count} mean/std values, but inputs of shape "
+            f"{fmt_shape(x_shape)} have {width} {unit}s. Pass one value, or one per {unit} "
+            "(axis 1 of the input)."
+        )
+    return (1, count) + (1,) * (ndim - 2)
+
+
+def fmt_shape(shape: tuple[int, ...], *, batch: bool = True) -> str:
+    """Format a shape, with ``n`` for the batch dimension when ``batch`` is false."""
+    dims = [str(d) for d in shape] if batch else ["n", *(str(d) for d in shape)]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def as_batch(x: object, input_shape: tuple[int, ...] | None, owner: str) -> np.ndarray:
+    """Check that ``x`` is a numeric batch ``(n, *input_shape)`` and return it as an ndarray."""
+    if not isinstance(x, np.ndarray):
+        raise InvalidParameterError(
+            f"The 'x' parameter of {owner} must be a numpy array of shape "
+            f"{fmt_shape(input_shape, batch=False) if input_shape else '(n, ...)'}. "
+            f"Got {type(x).__name__} instead."
+        )
+    if x.dtype.kind not in "fiu":
+        raise InvalidParameterError(
+            f"The 'x' parameter of {owner} must have a numeric (float or integer) dtype. "
+            f"Got dtype {x.dtype} instead."
+        )
+    if x.ndim < 2:
+        raise InvalidParameterError(
+            f"The 'x' parameter of {owner} must be a batch with a leading sample axis, shape "
+            f"{fmt_shape(input_shape, batch=False) if input_shape else '(n, ...)'}. "
+            f"Got shape {fmt_shape(x.shape)} instead (reshape a single input with x[None])."
+        )
+    if input_shape is not None and tuple(x.shape[1:]) != input_shape:
+        raise InvalidParameterError(
+            f"The 'x' parameter of {owner} must have shape {fmt_shape(input_shape, batch=False)}. "
+            f"Got shape {fmt_shape(x.shape)} instead."
+        )
+    return x
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, numerically stable, in float64."""
+    z = np.asarray(z, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def looks_like_probabilities(p: np.ndarray, atol: float = 1e-3) -> bool:
+    """True when every row of ``p`` is non-negative and sums to 1 (within ``atol``)."""
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2 or not np.all(np.isfinite(p)):
+        return False
+    return bool(np.all(p >= -1e-6) and np.allclose(p.sum(axis=1), 1.0, rtol=0.0, atol=atol))
+
+
+def missing_num_classes(owner: str, why: str, alternative: str = "") -> InvalidParameterError:
+    """The error raised when the number of classes cannot be inferred."""
+    extra = f", or {alternative}" if alternative else ""
+    return InvalidParameterError(
+        f"{owner} cannot infer the number of classes ({why}). "
+        f"Pass num_classes=N (--classes N on the command line){extra}."
+    )
+
+
+def no_scores(name: str) -> UnsupportedModelError:
+    """The error raised when probabilities are asked of a labels-only target."""
+    return UnsupportedModelError(
+        f"Target {name!r} returns labels only, so it has no 'scores' capability: predict_proba is "
+        "unavailable. Use predict, or an attack that needs only labels (decision-based)."
+    )
