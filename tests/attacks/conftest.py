@@ -40,3 +40,38 @@ def mlp_target(mlp_module) -> ToyTarget:
 @pytest.fixture
 def cnn_target(cnn_module) -> ToyTarget:
     return ToyTarget(cnn_module, name="toy-cnn")
+
+
+CONTRACT_PARAMS: dict[str, dict[str, object]] = {"square": {"n_queries": 300}}
+"""Per-attack settings that keep the contract suite quick, merged into ``test_contract.FAST``."""
+
+
+@pytest.fixture(scope="session")
+def surrogate_module(digits: Digits):
+    """An MLP trained like the toy one with another seed: the attacker's own model for transfer."""
+    return train(mlp(), digits, seed=1)
+
+
+@pytest.fixture(autouse=True)
+def _contract_params(request):
+    """Give attacks run by a module with a ``FAST`` table their test settings from here.
+
+    Settings that are objects built from fixtures (the transfer attack's surrogate) are made here,
+    and only for the tests that run that attack.
+    """
+    fast = getattr(request.module, "FAST", None)
+    callspec = getattr(request.node, "callspec", None)
+    name = callspec.params.get("name") if callspec is not None else None
+    if not isinstance(fast, dict) or not isinstance(name, str):
+        yield
+        return
+    extra = dict(CONTRACT_PARAMS.get(name, {}))
+    if name == "transfer":
+        extra["surrogate"] = ToyTarget(request.getfixturevalue("surrogate_module"), name="surrogate")
+    saved = fast.get(name)
+    fast[name] = {**extra, **(saved or {})}
+    yield
+    if saved is None:
+        fast.pop(name, None)
+    else:
+        fast[name] = saved

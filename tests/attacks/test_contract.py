@@ -16,7 +16,13 @@ from _models import ALL_CAPABILITIES, LabelsOnlyTarget, ToyTarget
 from mlarmor.attacks import REGISTRY, EvasionResult, FixedBudgetAttack, create
 from mlarmor.errors import UnsupportedModelError
 
-FAST: dict[str, dict[str, object]] = {"pgd": {"steps": 10}}
+FAST: dict[str, dict[str, object]] = {
+    "pgd": {"steps": 10},
+    "apgd": {"n_iter": 20},
+    "apgd-t": {"n_iter": 20, "n_target_classes": 3},
+    "fmn": {"steps": 30},
+    "auto": {"n_iter": 20},
+}
 """Per-attack settings that keep the suite quick (defaults otherwise)."""
 
 CASES = [

@@ -123,6 +123,8 @@ def test_unsupported_capability_suggests_registered_black_box_attacks(mlp_target
         def _perturb(self, target, x, y, eps, generator):
             raise NotImplementedError
 
+    for name in [n for n, cls in REGISTRY.items() if cls.capability != "gradients"]:
+        monkeypatch.delitem(REGISTRY, name)  # leave only the fake black-box attack below
     monkeypatch.setitem(REGISTRY, "score-attack", ScoreAttack)
     scores_only = mlp_target.with_capabilities(frozenset({"scores", "labels"}))
     with pytest.raises(UnsupportedModelError) as info:
@@ -149,8 +151,11 @@ def test_declared_gradients_without_logits(mlp_target, digits):
 
 def test_create_lists_known_names_and_parameters():
     assert isinstance(create("pgd", eps=0.1, steps=3), PGD)
-    with pytest.raises(InvalidParameterError, match=r"must be one of 'fgsm', 'pgd'.*Got 'nope' instead"):
+    with pytest.raises(
+        InvalidParameterError, match=r"must be one of .*'fgsm'.*'pgd'.*Got 'nope' instead"
+    ) as info:
         create("nope")
+    assert all(repr(name) in str(info.value) for name in REGISTRY)
     with pytest.raises(
         InvalidParameterError, match=r"PGD has no parameter 'stepz'. Its parameters are: .*steps"
     ):

@@ -5,20 +5,39 @@ registered attack by name (``create("pgd", eps=0.1, steps=20)``) and :func:`avai
 """
 
 from mlarmor.attacks.base import Attack, Family, FixedBudgetAttack, Norm, Perturbation
-from mlarmor.attacks.evasion import FGSM, PGD
+from mlarmor.attacks.evasion import (
+    APGD,
+    APGDT,
+    FGSM,
+    FMN,
+    PGD,
+    AutoAttack,
+    BoundaryResult,
+    HopSkipJump,
+    Square,
+    Transfer,
+)
 from mlarmor.attacks.registry import REGISTRY, available, create, register
 from mlarmor.attacks.result import EvasionResult
 
 __all__ = [
+    "APGD",
+    "APGDT",
     "FGSM",
+    "FMN",
     "PGD",
     "REGISTRY",
     "Attack",
+    "AutoAttack",
+    "BoundaryResult",
     "EvasionResult",
     "Family",
     "FixedBudgetAttack",
+    "HopSkipJump",
     "Norm",
     "Perturbation",
+    "Square",
+    "Transfer",
     "available",
     "create",
     "register",

@@ -99,6 +99,10 @@ class Attack(abc.ABC):
         """Every parameter of the attack, by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def supports(self, target: Target) -> bool:
+        """Whether this configuration can run on ``target`` at all (ensembles skip those that cannot)."""
+        return True
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FixedBudgetAttack(Attack):
