@@ -60,6 +60,10 @@ def main(argv: list[str]) -> int:
             _run(PY, "-m", "mypy")
         elif task == "bench":
             ensure_env("dev,bench")
+            pip = (PY, "-m", "pip", "install", "--disable-pip-version-check", "-q")
+            # torchattacks declares torchvision, which it never imports; --no-deps keeps torch pinned.
+            _run(*pip, "--no-deps", "torchattacks")
+            _run(*pip, "scipy", "tqdm", "requests")
             _run(PY, "benchmarks/run_all.py", *rest)
         else:
             print(__doc__)

@@ -1,4 +1,4 @@
-"""Run every benchmark in one go: detection (corpus + four scanners), then speed and memory.
+"""Run every benchmark in one go: detection (corpus + four scanners), speed and memory, then evasion.
 
 Usage: ``python3 tasks.py bench`` (or ``.venv/bin/python benchmarks/run_all.py [--quick]``).
 ``--quick`` shrinks the speed benchmark's files (10 MB pickle, 128 MB checkpoint) for a smoke run;
@@ -28,6 +28,10 @@ def main() -> int:
     if args.quick:
         speed += ["--pickle-mb", "10", "--zip-mb", "128", "--timeout", "120"]
     subprocess.run(speed, check=True)
+    evasion = [py, str(HERE / "bench_evasion.py")]
+    if args.quick:
+        evasion.append("--quick")
+    subprocess.run(evasion, check=True)
     return 0
 
 
