@@ -202,3 +202,36 @@ def no_scores(name: str) -> UnsupportedModelError:
         f"Target {name!r} returns labels only, so it has no 'scores' capability: predict_proba is "
         "unavailable. Use predict, or an attack that needs only labels (decision-based)."
     )
+
+
+class AdapterBase:
+    """Bookkeeping every adapter shares: name, bounds, input shape and the query counter."""
+
+    _name: str
+    _bounds: tuple[float, float]
+    _input_shape: tuple[int, ...] | None
+    _queries: int
+
+    @property
+    def name(self) -> str:
+        """Human-readable identification (file name, URL or class)."""
+        return self._name
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """Valid input range in input space."""
+        return self._bounds
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Shape of one input without the batch axis, when known."""
+        return self._input_shape
+
+    @property
+    def queries(self) -> int:
+        """Inputs sent to the model so far (each row of a batch counts once; probes do not)."""
+        return self._queries
+
+    def reset_queries(self) -> None:
+        """Set the query counter back to zero."""
+        self._queries = 0

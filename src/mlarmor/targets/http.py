@@ -18,6 +18,7 @@ import numpy as np
 
 from mlarmor.errors import InputError, InvalidParameterError, invalid_parameter
 from mlarmor.targets._common import (
+    AdapterBase,
     as_batch,
     check_bounds,
     check_choice,
@@ -40,7 +41,7 @@ _MAX_RETRY_AFTER = 60.0
 _SNIPPET = 200
 
 
-class HttpTarget:
+class HttpTarget(AdapterBase):
     """A model behind an HTTP endpoint that answers JSON, seen as a black box.
 
     Each batch of at most ``batch_size`` rows is sent as one ``POST`` with the JSON body
@@ -131,11 +132,6 @@ class HttpTarget:
         self._opener = urllib.request.build_opener()
 
     @property
-    def name(self) -> str:
-        """The URL without its query string (or the name given)."""
-        return self._name
-
-    @property
     def url(self) -> str:
         """The endpoint URL."""
         return self._url
@@ -146,28 +142,9 @@ class HttpTarget:
         return frozenset(("scores", "labels")) if self._output == "probabilities" else frozenset(("labels",))
 
     @property
-    def bounds(self) -> tuple[float, float]:
-        """Valid input range."""
-        return self._bounds
-
-    @property
     def num_classes(self) -> int:
         """Number of classes, as given."""
         return self._num_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        """Shape of one input without the batch axis, when given."""
-        return self._input_shape
-
-    @property
-    def queries(self) -> int:
-        """Rows the endpoint has answered so far."""
-        return self._queries
-
-    def reset_queries(self) -> None:
-        """Set the query counter back to zero."""
-        self._queries = 0
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, num_classes)``, float64, as returned by the endpoint."""

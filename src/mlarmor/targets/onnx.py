@@ -13,6 +13,7 @@ import numpy as np
 
 from mlarmor.errors import InputError, InvalidParameterError, UnsupportedModelError
 from mlarmor.targets._common import (
+    AdapterBase,
     as_batch,
     check_bounds,
     check_choice,
@@ -45,7 +46,7 @@ _FLOAT_OUTPUTS = ("tensor(float)", "tensor(double)", "tensor(float16)")
 OutputsMode = Literal["auto", "logits", "probabilities"]
 
 
-class OnnxTarget:
+class OnnxTarget(AdapterBase):
     """An ONNX classifier run by ONNX Runtime on the CPU, with scores and labels.
 
     Works with plain logits models (for instance from ``torch.onnx.export``) and with scikit-learn
@@ -182,19 +183,9 @@ class OnnxTarget:
     # -- Target protocol ----------------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        """The file name (or the name given)."""
-        return self._name
-
-    @property
     def capabilities(self) -> frozenset[Capability]:
         """Scores and labels."""
         return frozenset(("scores", "labels"))
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        """Valid input range in input space."""
-        return self._bounds
 
     @property
     def num_classes(self) -> int:
@@ -202,20 +193,6 @@ class OnnxTarget:
         if self._num_classes is None:  # pragma: no cover - the constructor guarantees it
             raise missing_num_classes(_OWNER, "unknown output width")
         return self._num_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        """Shape of one input without the batch axis, when known."""
-        return self._input_shape
-
-    @property
-    def queries(self) -> int:
-        """Rows sent through the model so far (probes do not count)."""
-        return self._queries
-
-    def reset_queries(self) -> None:
-        """Set the query counter back to zero."""
-        self._queries = 0
 
     @property
     def input_name(self) -> str:

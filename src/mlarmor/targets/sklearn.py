@@ -10,6 +10,7 @@ import numpy as np
 
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError
 from mlarmor.targets._common import (
+    AdapterBase,
     as_batch,
     check_bounds,
     check_input_shape,
@@ -25,7 +26,7 @@ __all__ = ["SklearnTarget"]
 _OWNER = "SklearnTarget"
 
 
-class SklearnTarget:
+class SklearnTarget(AdapterBase):
     """A fitted scikit-learn classifier (or pipeline) with class scores and labels.
 
     Scores come from ``predict_proba`` or, when the estimator has none, from the softmax of
@@ -120,38 +121,14 @@ class SklearnTarget:
         self._queries = 0
 
     @property
-    def name(self) -> str:
-        """The estimator's class name (or the name given)."""
-        return self._name
-
-    @property
     def capabilities(self) -> frozenset[Capability]:
         """Scores and labels; labels only for an estimator without predict_proba or decision_function."""
         return frozenset(("scores", "labels")) if self._source else frozenset(("labels",))
 
     @property
-    def bounds(self) -> tuple[float, float]:
-        """Valid input range."""
-        return self._bounds
-
-    @property
     def num_classes(self) -> int:
         """``len(estimator.classes_)``."""
         return int(self._classes.size)
-
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        """Shape of one input: the one given, or ``(n_features_in_,)`` when the estimator records it."""
-        return self._input_shape
-
-    @property
-    def queries(self) -> int:
-        """Rows passed to the estimator so far."""
-        return self._queries
-
-    def reset_queries(self) -> None:
-        """Set the query counter back to zero."""
-        self._queries = 0
 
     @property
     def estimator(self) -> Any:

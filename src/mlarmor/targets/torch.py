@@ -9,6 +9,7 @@ import torch
 
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets._common import (
+    AdapterBase,
     as_batch,
     check_bounds,
     check_input_shape,
@@ -28,7 +29,7 @@ _OWNER = "TorchTarget"
 _PROBE_ROWS = 4
 
 
-class TorchTarget:
+class TorchTarget(AdapterBase):
     """A PyTorch classifier seen in input space, with gradients.
 
     The module is put in eval mode and moved to ``device`` (both in place). Normalisation is part
@@ -169,19 +170,9 @@ class TorchTarget:
     # -- Target protocol ----------------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        """The module's class name (or the name given)."""
-        return self._name
-
-    @property
     def capabilities(self) -> frozenset[Capability]:
         """Gradients, scores and labels."""
         return frozenset(("gradients", "scores", "labels"))
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        """Valid input range in input space."""
-        return self._bounds
 
     @property
     def num_classes(self) -> int:
@@ -189,20 +180,6 @@ class TorchTarget:
         if self._num_classes is None:  # pragma: no cover - the constructor guarantees it
             raise missing_num_classes(_OWNER, "no probe was possible")
         return self._num_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        """Shape of one input without the batch axis, when given."""
-        return self._input_shape
-
-    @property
-    def queries(self) -> int:
-        """Inputs sent through the model so far (each row of a batch counts once; probes do not)."""
-        return self._queries
-
-    def reset_queries(self) -> None:
-        """Set the query counter back to zero."""
-        self._queries = 0
 
     @property
     def device(self) -> torch.device:
