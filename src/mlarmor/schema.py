@@ -17,7 +17,7 @@ from mlarmor.findings import Finding, Severity, SeverityField, max_severity
 
 __all__ = ["SCHEMA_VERSION", "FileResult", "Report", "ToolInfo"]
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 
 class ToolInfo(BaseModel):
@@ -55,13 +55,21 @@ class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: str = SCHEMA_VERSION
-    kind: Literal["scan", "verify"] = "scan"
+    kind: Literal["scan", "verify", "evasion"] = "scan"
     tool: ToolInfo = Field(default_factory=ToolInfo)
     created_at: str = Field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     files: list[FileResult] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list, description="Findings not tied to one file.")
     errors: list[str] = Field(default_factory=list, description="Inputs that could not be processed.")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Attack results (evasion now; the privacy audit reuses `attacks`). Absent for scans.
+    clean_accuracy: float | None = Field(default=None, description="Accuracy on the evaluated clean inputs.")
+    robust_accuracy: dict[str, float] | None = Field(
+        default=None, description="Accuracy under attack, keyed by the perturbation budget ε (as a string)."
+    )
+    attacks: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="Per-attack details (parameters, per-ε metrics, queries, time)."
+    )
 
     def all_findings(self) -> list[Finding]:
         """Findings of every file plus the report-level ones."""
