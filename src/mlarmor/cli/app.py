@@ -32,12 +32,13 @@ def _root(
 
 
 def _register() -> None:
-    from mlarmor.cli import demo, integrity, scan
+    from mlarmor.cli import demo, evasion, integrity, scan
 
     app.command("scan", no_args_is_help=True)(scan.scan)
     app.command("keygen", no_args_is_help=True)(integrity.keygen)
     app.command("sign", no_args_is_help=True)(integrity.sign)
     app.command("verify", no_args_is_help=True)(integrity.verify)
+    app.command("evasion", no_args_is_help=True)(evasion.evasion)
     app.command("demo")(demo.demo)
 
 

@@ -1,0 +1,405 @@
+"""Evasion assessment: robust accuracy of a target on a dataset, per ε, and the finding it implies.
+
+:func:`evaluate_evasion` draws the samples (a seeded shuffle, then the first ``n_samples``), checks
+that the dataset fits the target, runs one registered attack over every ε in one call (the attacks
+share work between ε and stop per sample once it is fooled) and returns a frozen
+:class:`EvasionAssessment`. :func:`to_report` turns it into the versioned report; ``mlarmor evasion``
+is these two calls plus loading and output.
+
+Severity comes from the accuracy an attacker takes away within the threat budget the user declares
+(``budget_eps``, by default the largest ε evaluated), in percentage points of accuracy:
+
+=============================  ==========
+accuracy lost (points)         severity
+=============================  ==========
+≥ 50                           critical
+≥ 25                           high
+≥ 10                           medium
+> 0                            low
+0                              none
+=============================  ==========
+
+Example:
+    >>> from mlarmor.assess import evaluate_evasion, to_report
+    >>> assessment = evaluate_evasion(target, dataset, eps=[0.05, 0.1])  # doctest: +SKIP
+    >>> to_report(assessment).robust_accuracy  # doctest: +SKIP
+    {'0.05': 0.41, '0.1': 0.02}
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlarmor.attacks import EvasionResult, FixedBudgetAttack, Norm, available, create
+from mlarmor.data import Dataset
+from mlarmor.errors import InputError, InvalidParameterError, invalid_parameter
+from mlarmor.findings import Family, Finding, Location, Severity
+from mlarmor.schema import Report
+from mlarmor.targets import Target
+
+__all__ = [
+    "EvasionAssessment",
+    "eps_key",
+    "evaluate_evasion",
+    "save_adversarial",
+    "severity_for_loss",
+    "to_report",
+]
+
+_OWNER = "evaluate_evasion"
+_NORMS: tuple[Norm, ...] = ("linf", "l2")
+# Accuracy lost (percentage points) at or above which each severity applies, highest first.
+_THRESHOLDS: tuple[tuple[float, Severity], ...] = (
+    (50.0, Severity.CRITICAL),
+    (25.0, Severity.HIGH),
+    (10.0, Severity.MEDIUM),
+)
+_ATLAS = {
+    "gradients": "AML.T0043.000",  # Craft Adversarial Data: White-Box Optimization
+    "scores": "AML.T0043.001",  # Black-Box Optimization
+    "labels": "AML.T0043.001",
+}
+_ATLAS_TRANSFER = "AML.T0043.002"  # Black-Box Transfer
+_MITIGATIONS = (
+    "Adversarial training (PGD-AT or TRADES) at the declared budget: `mlarmor harden --method "
+    "adversarial-training` (coming).",
+    "An input detector (feature squeezing) in front of the model, fitted on clean data (coming with "
+    "`mlarmor harden`).",
+    "For exposed endpoints: return labels only and enforce per-caller query budgets, which slow down "
+    "score- and decision-based black-box attacks.",
+)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EvasionAssessment:
+    """The outcome of one evasion evaluation.
+
+    Attributes:
+        attack: Registry name of the attack.
+        params: The attack's full configuration (what reproduces the run with ``seed``).
+        capability: What the attack needed from the target (``gradients``, ``scores``, ``labels``).
+        norm: Threat-model norm.
+        eps: The budgets evaluated, ascending.
+        budget_eps: The declared threat budget that sets the severity (one of ``eps``).
+        results: One :class:`~mlarmor.attacks.EvasionResult` per ε, in the order of ``eps``.
+        indices: Indices into the dataset of the samples attacked, in attack order.
+        seed: Seed of the sample draw and of the attack.
+        seconds: Wall-clock time of the attack call.
+        target_name: The target's name (file name, URL).
+        dataset_name: The dataset's name.
+    """
+
+    attack: str
+    params: Mapping[str, object]
+    capability: str
+    norm: Norm
+    eps: tuple[float, ...]
+    budget_eps: float
+    results: tuple[EvasionResult, ...]
+    indices: np.ndarray
+    seed: int
+    seconds: float
+    target_name: str
+    dataset_name: str
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples attacked."""
+        return int(self.indices.shape[0])
+
+    @property
+    def clean_accuracy(self) -> float:
+        """Accuracy on the clean samples."""
+        return _rounded(self.results[0].clean_accuracy)
+
+    @property
+    def robust_accuracy(self) -> dict[str, float]:
+        """Accuracy under attack, keyed by :func:`eps_key`."""
+        return {eps_key(r.eps): _rounded(r.robust_accuracy) for r in self.results}
+
+    def result_at(self, eps: float) -> EvasionResult:
+        """The result for budget ``eps``.
+
+        Raises:
+            InvalidParameterError: If ``eps`` was not evaluated.
+        """
+        for r in self.results:
+            if math.isclose(r.eps, eps, rel_tol=1e-9, abs_tol=1e-12):
+                return r
+        raise invalid_parameter("eps", "EvasionAssessment.result_at", f"one of {list(self.eps)}", eps)
+
+    @property
+    def accuracy_lost(self) -> float:
+        """Accuracy lost at ``budget_eps``, in percentage points (never negative)."""
+        robust = self.result_at(self.budget_eps).robust_accuracy
+        return max(0.0, round(100.0 * (self.clean_accuracy - robust), 8))
+
+
+def eps_key(eps: float) -> str:
+    """The string form of a budget used as a report key: ``0.1 -> "0.1"``, ``1 -> "1.0"``."""
+    return repr(float(eps))
+
+
+def severity_for_loss(points: float) -> Severity:
+    """Severity of losing ``points`` percentage points of accuracy within the threat budget.
+
+    ``≥ 50`` critical, ``≥ 25`` high, ``≥ 10`` medium, ``> 0`` low, else none.
+    """
+    for threshold, severity in _THRESHOLDS:
+        if points >= threshold:
+            return severity
+    return Severity.LOW if points > 0 else Severity.NONE
+
+
+def _check_eps(eps: Sequence[float], budget_eps: float | None) -> tuple[tuple[float, ...], float]:
+    if isinstance(eps, str | bytes) or not isinstance(eps, Sequence) or not eps:
+        raise invalid_parameter("eps", _OWNER, "a non-empty sequence of floats in [0, inf)", eps)
+    values: list[float] = []
+    for e in [*eps, *([] if budget_eps is None else [budget_eps])]:
+        if isinstance(e, bool) or not isinstance(e, int | float | np.floating | np.integer):
+            raise invalid_parameter("eps", _OWNER, "a sequence of floats in [0, inf)", e)
+        if not math.isfinite(float(e)) or float(e) < 0:
+            name = "budget_eps" if budget_eps is not None and e is budget_eps else "eps"
+            raise invalid_parameter(name, _OWNER, "a float in [0, inf)", e)
+        values.append(float(e))
+    levels = tuple(sorted(set(values)))
+    return levels, float(budget_eps) if budget_eps is not None else levels[-1]
+
+
+def _choose(n: int, n_samples: int | None, seed: int) -> np.ndarray:
+    order = np.random.default_rng(seed).permutation(n)
+    return order if n_samples is None else order[: min(n_samples, n)]
+
+
+def evaluate_evasion(
+    target: Target,
+    dataset: Dataset,
+    *,
+    attack: str = "auto",
+    eps: Sequence[float],
+    norm: Norm = "linf",
+    budget_eps: float | None = None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    params: Mapping[str, object] | None = None,
+) -> EvasionAssessment:
+    """Measure the target's clean and robust accuracy on ``dataset`` at every ε of ``eps``.
+
+    Args:
+        target: The model adapter (see :func:`mlarmor.targets.load_target`).
+        dataset: Inputs and labels; checked against the target's input shape, classes and bounds.
+        attack: Registry name of the attack (:func:`mlarmor.attacks.available`); ``"auto"`` is the
+            white-box ensemble, ``"square"`` / ``"hopskipjump"`` work without gradients.
+        eps: Perturbation budgets in ``norm``, in input space.
+        norm: ``"linf"`` or ``"l2"``.
+        budget_eps: The threat budget that sets the finding's severity; the largest ε when ``None``.
+            Evaluated too when it is not in ``eps``.
+        n_samples: Attack the first ``n_samples`` after a shuffle seeded with ``seed``; all when ``None``.
+        seed: Seed of the sample draw and of the attack.
+        batch_size: Samples per model call.
+        params: Extra attack parameters, e.g. ``{"n_queries": 1000}`` for Square; they override
+            ``norm``, ``seed`` and ``batch_size`` when they name them.
+
+    Returns:
+        The frozen :class:`EvasionAssessment`.
+
+    Raises:
+        InvalidParameterError: For a bad option, or data that does not fit the target.
+        UnsupportedModelError: If the target lacks the capability the attack needs (the message
+            names the black-box attacks that work).
+    """
+    levels, budget = _check_eps(eps, budget_eps)
+    if norm not in _NORMS:
+        raise invalid_parameter("norm", _OWNER, f"one of {list(_NORMS)}", norm)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise invalid_parameter("seed", _OWNER, "an int in [0, inf)", seed)
+    if n_samples is not None and (
+        isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1
+    ):
+        raise invalid_parameter("n_samples", _OWNER, "a positive int or None", n_samples)
+    if attack not in available():
+        raise invalid_parameter("attack", _OWNER, f"one of {list(available())}", attack)
+    dataset.check_against(target.input_shape, target.num_classes, bounds=target.bounds)
+    config: dict[str, object] = {"norm": norm, "seed": seed, "batch_size": batch_size}
+    config.update(params or {})
+    built = create(attack, **config)
+    if not isinstance(built, FixedBudgetAttack):
+        raise InvalidParameterError(
+            f"The attack {attack!r} is not a fixed-budget evasion attack; choose one of "
+            f"{', '.join(available())}."
+        )
+    indices = _choose(dataset.n, n_samples, seed)
+    x, y = dataset.x[indices], dataset.y[indices]
+    start = time.perf_counter()
+    results = built(target, x, y, eps=list(levels))
+    seconds = time.perf_counter() - start
+    return EvasionAssessment(
+        attack=attack,
+        params=dict(built.params),
+        capability=built.capability,
+        norm=built.norm,
+        eps=levels,
+        budget_eps=budget,
+        results=tuple(results),
+        indices=indices,
+        seed=seed,
+        seconds=seconds,
+        target_name=target.name,
+        dataset_name=dataset.name,
+    )
+
+
+def _rounded(value: float) -> float:
+    # Accuracies are fractions of at most a few thousand samples: 10 digits drop only float noise.
+    return round(value, 10) if math.isfinite(value) else value
+
+
+def _jsonable(value: object) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    name = getattr(value, "name", None)
+    return name if isinstance(name, str) else type(value).__name__
+
+
+def _per_eps(result: EvasionResult) -> dict[str, Any]:
+    correct = result.y_pred_clean == result.y
+    fooled = result.success & correct
+    queries = result.queries
+    return {
+        "robust_accuracy": _rounded(result.robust_accuracy),
+        "success_rate": _jsonable(_rounded(result.success_rate)),
+        "median_norm": float(np.median(result.norms[fooled])) if fooled.any() else None,
+        "mean_queries": float(np.mean(queries)) if isinstance(queries, np.ndarray) else None,
+        "total_queries": result.total_queries,
+    }
+
+
+def _finding(assessment: EvasionAssessment) -> Finding:
+    budget = assessment.result_at(assessment.budget_eps)
+    lost = assessment.accuracy_lost
+    severity = severity_for_loss(lost)
+    norm = "L∞" if assessment.norm == "linf" else "L2"
+    technique = _ATLAS_TRANSFER if assessment.attack == "transfer" else _ATLAS[assessment.capability]
+    box = "white-box" if assessment.capability == "gradients" else "black-box"
+    clean, robust = assessment.clean_accuracy, _rounded(budget.robust_accuracy)
+    return Finding(
+        id="evasion.accuracy-loss",
+        family=Family.EVASION,
+        title=(
+            f"{box.capitalize()} {assessment.attack} attack lowers accuracy from {clean:.1%} to "
+            f"{robust:.1%} within {norm} ε={assessment.budget_eps:g}"
+        ),
+        severity=severity,
+        description=(
+            f"Within the declared threat budget ({norm} ε={assessment.budget_eps:g}, input space) a "
+            f"{box} attacker makes the model misclassify {lost:.1f} percentage points more of the "
+            f"{assessment.n_samples} evaluated samples. Severity thresholds on the accuracy lost: ≥ 50 "
+            "points critical, ≥ 25 high, ≥ 10 medium, > 0 low. Robust accuracy under one attack is an "
+            "upper bound: a stronger attack can only lower it."
+        ),
+        impact=min(1.0, lost / 100.0),
+        evidence={
+            "attack": assessment.attack,
+            "capability": assessment.capability,
+            "norm": assessment.norm,
+            "budget_eps": assessment.budget_eps,
+            "clean_accuracy": clean,
+            "robust_accuracy": robust,
+            "accuracy_lost_points": round(lost, 4),
+            "success_rate": _jsonable(_rounded(budget.success_rate)),
+            "n_samples": assessment.n_samples,
+            "seed": assessment.seed,
+            "queries": budget.total_queries,
+            "robust_accuracy_by_eps": assessment.robust_accuracy,
+        },
+        location=Location(path=assessment.target_name),
+        atlas=[technique, "AML.T0015"],
+        owasp=["ML01"],
+        mitigations=list(_MITIGATIONS),
+    )
+
+
+def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | None = None) -> Report:
+    """Build the ``kind="evasion"`` report of ``assessment``.
+
+    Fills ``clean_accuracy``, ``robust_accuracy`` (keyed by :func:`eps_key`), ``attacks`` (per attack:
+    parameters, norm, capability, seconds and per-ε ``robust_accuracy``, ``success_rate``,
+    ``median_norm`` of the successful perturbations, ``mean_queries``, ``total_queries``) and one
+    finding (see the module docstring for the severity thresholds).
+
+    Args:
+        assessment: What :func:`evaluate_evasion` returned.
+        metadata: Extra entries for ``Report.metadata`` (the CLI puts its options there).
+    """
+    details = {
+        "params": _jsonable(assessment.params),
+        "capability": assessment.capability,
+        "norm": assessment.norm,
+        "n_samples": assessment.n_samples,
+        "seconds": round(assessment.seconds, 4),
+        "eps": {eps_key(r.eps): _per_eps(r) for r in assessment.results},
+    }
+    meta: dict[str, Any] = {
+        "model": assessment.target_name,
+        "data": assessment.dataset_name,
+        "norm": assessment.norm,
+        "budget_eps": assessment.budget_eps,
+        "n_samples": assessment.n_samples,
+        "seed": assessment.seed,
+    }
+    meta.update(metadata or {})
+    return Report(
+        kind="evasion",
+        clean_accuracy=assessment.clean_accuracy,
+        robust_accuracy=assessment.robust_accuracy,
+        attacks={assessment.attack: details},
+        findings=[_finding(assessment)],
+        metadata=meta,
+    )
+
+
+def save_adversarial(assessment: EvasionAssessment, path: str | os.PathLike[str]) -> Path:
+    """Write the adversarial examples to a compressed ``.npz``.
+
+    Arrays: ``indices`` (into the dataset), ``y``, ``eps`` and, for each ε with key ``k`` (see
+    :func:`eps_key`), ``x_adv_k``, ``success_k`` and ``norms_k``.
+
+    Raises:
+        InputError: If the file cannot be written.
+    """
+    out = Path(path)
+    if out.suffix != ".npz":
+        out = out.with_name(out.name + ".npz")  # np.savez would append it silently anyway
+    arrays: dict[str, Any] = {
+        "indices": assessment.indices,
+        "y": assessment.results[0].y,
+        "eps": np.asarray(assessment.eps, dtype=np.float64),
+    }
+    for r in assessment.results:
+        key = eps_key(r.eps)
+        arrays[f"x_adv_{key}"] = r.x_adv
+        arrays[f"success_{key}"] = r.success
+        arrays[f"norms_{key}"] = r.norms
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(out, **arrays)
+    except OSError as e:
+        raise InputError(f"Cannot write {out}: {e.strerror or e}. Choose a writable path.") from e
+    return out

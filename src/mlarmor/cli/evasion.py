@@ -1,0 +1,280 @@
+"""``mlarmor evasion``: robust accuracy of a model under evasion attacks, per ε, with a finding."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlarmor.assess import evaluate_evasion, save_adversarial, severity_for_loss, to_report
+from mlarmor.assess.evasion import EvasionAssessment
+from mlarmor.attacks import REGISTRY, available
+from mlarmor.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    console,
+    err_console,
+    fail,
+    handles_errors,
+    write_output,
+)
+from mlarmor.data import load_dataset
+from mlarmor.errors import MlarmorError
+from mlarmor.findings import Severity
+from mlarmor.report import to_json, to_sarif
+from mlarmor.schema import Report
+from mlarmor.targets import load_target
+
+__all__ = ["evasion"]
+
+_FORMATS = ("table", "json", "sarif")
+_NORMS = ("linf", "l2")
+# Default budgets as fractions of the input range (high - low): 8/255 ≈ 0.03 and 0.1 for L∞ on
+# images in [0, 1]; 0.5 and 1.0 for L2.
+_DEFAULT_EPS = {"linf": (0.03, 0.1), "l2": (0.5, 1.0)}
+
+
+def _severity(value: str) -> Severity:
+    try:
+        return Severity.parse(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(s < 1 for s in shape):
+        raise fail(
+            f"--input-shape {text!r} is not a shape.", "give positive integers, e.g. --input-shape 1,8,8"
+        )
+    return shape
+
+
+def _params(items: list[str] | None) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise fail(f"--param {item!r} is not KEY=VALUE.", "e.g. --param n_queries=1000 --param steps=20")
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def _default_eps(norm: str, bounds: tuple[float, float]) -> list[float]:
+    width = bounds[1] - bounds[0]
+    return [round(f * width, 10) for f in _DEFAULT_EPS[norm]]
+
+
+@contextlib.contextmanager
+def _status(message: str) -> Iterator[None]:
+    if err_console.is_terminal:
+        with err_console.status(message):
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def _one_paragraph() -> Iterator[None]:
+    """Shorten a multi-line error (a TorchScript interpreter trace quoted in it) to one paragraph."""
+    try:
+        yield
+    except MlarmorError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        if len(lines) <= 3:
+            raise
+        raise type(e)(f"{lines[0]} … {' '.join(lines[-2:])}") from None
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _print_table(report: Report, assessment: EvasionAssessment, out: Console) -> None:
+    details = next(iter((report.attacks or {}).values()))
+    norm = "L∞" if assessment.norm == "linf" else "L2"
+    out.print(
+        f"[bold]mlarmor evasion[/] — {assessment.target_name} on {assessment.dataset_name}: "
+        f"{assessment.attack} ({assessment.capability}), {norm}, {assessment.n_samples} samples, "
+        f"seed {assessment.seed}, {assessment.seconds:.1f}s",
+        highlight=False,
+    )
+    table = Table(show_edge=False)
+    for column in ("ε", "clean acc.", "robust acc.", "acc. lost", "success rate", "median norm", "queries"):
+        table.add_column(column, justify="right")
+    clean = assessment.clean_accuracy
+    for key, row in details["eps"].items():
+        lost = 100.0 * (clean - row["robust_accuracy"])
+        marker = " *" if float(key) == assessment.budget_eps else ""
+        table.add_row(
+            key + marker,
+            f"{clean:.1%}",
+            f"{row['robust_accuracy']:.1%}",
+            f"{lost:.1f} pts [{severity_for_loss(lost).label}]",
+            _fmt(row["success_rate"], ".1%"),
+            _fmt(row["median_norm"], ".4g"),
+            _fmt(row["mean_queries"], ".1f")
+            if row["mean_queries"] is not None
+            else str(row["total_queries"]),
+        )
+    out.print(table)
+    for finding in report.findings:
+        out.print(
+            f"[bold]{finding.severity.label.upper()}[/] {finding.title}  (* = threat budget)", highlight=False
+        )
+        out.print(f"  ATLAS {', '.join(finding.atlas)} · OWASP {', '.join(finding.owasp)}", highlight=False)
+        if finding.severity > Severity.NONE:
+            for mitigation in finding.mitigations:
+                out.print(f"  - {mitigation}", highlight=False)
+
+
+@handles_errors
+def evasion(
+    model: str = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="TorchScript .pt, .onnx, .joblib/.pkl, or file.py:factory (with --weights).",
+    ),
+    data: str = typer.Option(
+        ..., "--data", "-d", help="x/y .npz, 'x.npy,y.npy', CSV/Parquet, demo:digits or demo:breast-cancer."
+    ),
+    weights: Path | None = typer.Option(None, "--weights", help="State dict for a file.py:factory model."),
+    label_column: str | None = typer.Option(
+        None, "--label-column", help="Label column of a CSV/Parquet table."
+    ),
+    bounds: tuple[float, float] | None = typer.Option(
+        None, "--bounds", help="Valid input range LOW HIGH. Default: the dataset's.", show_default=False
+    ),
+    classes: int | None = typer.Option(
+        None, "--classes", help="Number of classes, where it cannot be inferred."
+    ),
+    mean: list[float] | None = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel)."),
+    std: list[float] | None = typer.Option(None, "--std", help="Normalisation std (repeat per channel)."),
+    input_shape: str | None = typer.Option(
+        None, "--input-shape", help="Shape of one input, e.g. 1,8,8. Default: the dataset's."
+    ),
+    attack: str = typer.Option(
+        "auto", "--attack", "-a", help=f"Attack: {', '.join(available())}. auto = white-box ensemble."
+    ),
+    eps: list[float] | None = typer.Option(
+        None,
+        "--eps",
+        help="Budget (repeatable). Default: 0.03 and 0.1 (linf) or 0.5 and 1.0 (l2) times the input range.",
+        show_default=False,
+    ),
+    norm: str = typer.Option("linf", "--norm", help="Threat-model norm: linf or l2."),
+    budget_eps: float | None = typer.Option(
+        None, "--budget-eps", help="Threat budget that sets the severity. Default: the largest --eps."
+    ),
+    n_samples: int = typer.Option(
+        500, "--n-samples", help="Attack the first N samples after a seeded shuffle."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample draw and the attack."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Samples per model call."),
+    param: list[str] | None = typer.Option(
+        None, "--param", help="Extra attack parameter KEY=VALUE (repeatable), e.g. n_queries=1000."
+    ),
+    trust: bool = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe."),
+    save_adv: Path | None = typer.Option(
+        None, "--save-adv", help="Write adversarial examples (.npz: x_adv_<eps>, success_<eps>, y, indices)."
+    ),
+    output_format: str = typer.Option("table", "--format", "-f", help="Output: table, json or sarif."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    fail_on: str = typer.Option(
+        "high", "--fail-on", help="Exit 1 when the finding is at or above: low, medium, high, critical."
+    ),
+) -> None:
+    """Measure how small an input change flips the model: clean and robust accuracy per ε.
+
+    The model file is scanned before it is loaded (refused when unsafe, unless --trust). The
+    default attack, auto, is the white-box ensemble (APGD-CE, APGD-T, FMN) and needs a PyTorch
+    model; for scikit-learn, ONNX or HTTP models use the black-box square (scores) or
+    hopskipjump (labels). Severity comes from the accuracy lost at --budget-eps: ≥ 50 points
+    critical, ≥ 25 high, ≥ 10 medium, > 0 low.
+
+    Example: `mlarmor evasion --model model.pt --data demo:digits --eps 0.1 --eps 0.2`
+
+    Example: `mlarmor evasion --model clf.joblib --data demo:breast-cancer --attack square`
+
+    Example: `mlarmor evasion --model net.py:build --weights net.pt --data test.npz --norm l2 -f json`
+
+    Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
+    """
+    if output_format not in _FORMATS:
+        raise fail(f"unknown --format {output_format!r}.", f"use one of: {', '.join(_FORMATS)}")
+    if norm not in _NORMS:
+        raise fail(f"unknown --norm {norm!r}.", "use linf or l2")
+    if attack not in REGISTRY:
+        raise fail(f"unknown --attack {attack!r}.", f"use one of: {', '.join(available())}")
+    if attack == "transfer":
+        raise fail(
+            "the transfer attack needs a surrogate model, which the command line cannot take yet.",
+            "use the Python API (params={'surrogate': ...}) or a black-box attack: square, hopskipjump",
+        )
+    if n_samples < 1:
+        raise fail(f"--n-samples must be at least 1, got {n_samples}.")
+    threshold = _severity(fail_on)
+    shape = _shape(input_shape)
+    extra = _params(param)
+
+    dataset = load_dataset(data, label_column=label_column, bounds=bounds)
+    with _status(f"scanning and loading {model}"), _one_paragraph():
+        target = load_target(
+            model,
+            bounds=dataset.bounds,
+            weights=weights,
+            num_classes=classes,
+            trust=trust,
+            mean=mean or None,
+            std=std or None,
+            input_shape=shape or dataset.input_shape,
+        )
+    budgets = list(eps) if eps else _default_eps(norm, dataset.bounds)
+    with _status(f"attacking {min(n_samples, dataset.n)} samples with {attack} at ε = {budgets}"):
+        assessment = evaluate_evasion(
+            target,
+            dataset,
+            attack=attack,
+            eps=budgets,
+            norm=norm,  # type: ignore[arg-type]  # checked against _NORMS above
+            budget_eps=budget_eps,
+            n_samples=n_samples,
+            seed=seed,
+            batch_size=batch_size,
+            params=extra,
+        )
+    if save_adv is not None:
+        written = save_adversarial(assessment, save_adv)
+        err_console.print(f"adversarial examples written to {written}", highlight=False)
+    report = to_report(
+        assessment,
+        metadata={"fail_on": threshold.label, "model": model, "data": data, "bounds": list(dataset.bounds)},
+    )
+    if output_format == "json":
+        write_output(to_json(report), output)
+    elif output_format == "sarif":
+        write_output(to_sarif(report), output)
+    elif output is not None:
+        with output.open("w", encoding="utf-8") as fh:
+            _print_table(report, assessment, Console(file=fh, width=120, no_color=True))
+    else:
+        _print_table(report, assessment, console)
+    raise typer.Exit(
+        EXIT_FINDINGS if report.severity >= threshold and report.severity > Severity.NONE else EXIT_OK
+    )

@@ -1,0 +1,195 @@
+"""``mlarmor evasion`` through the real Typer app: JSON shape, exit codes, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from mlarmor.cli import app
+from mlarmor.data import load_dataset
+
+runner = CliRunner()
+
+
+class _Payload:
+    def __init__(self, cmd: str) -> None:
+        self.cmd = cmd
+
+    def __reduce__(self):
+        return (os.system, (self.cmd,))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("models")
+    digits = load_dataset("demo:digits")
+    x, y = digits.as_tensors()
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+    )
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(120):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        optimizer.step()
+    torch.jit.save(torch.jit.script(net.eval()), str(folder / "mlp.pt"))
+
+    from sklearn.neural_network import MLPClassifier
+
+    tabular = load_dataset("demo:breast-cancer")
+    clf = MLPClassifier((16,), max_iter=300, random_state=0).fit(tabular.x, tabular.y)
+    joblib.dump(clf, folder / "clf.joblib")
+    return {"torch": folder / "mlp.pt", "sklearn": folder / "clf.joblib"}
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["evasion", *args])
+
+
+def test_json_report(models: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = _run(
+        "--model", str(models["torch"]), "--data", "demo:digits", "--attack", "pgd",
+        "--eps", "0.05", "--eps", "0.1", "--n-samples", "60", "--format", "json", "--output", str(out),
+        "--fail-on", "critical",
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["kind"] == "evasion"
+    assert report["schema_version"] == "1.1.0"
+    assert set(report["robust_accuracy"]) == {"0.05", "0.1"}
+    clean, robust = report["clean_accuracy"], report["robust_accuracy"]
+    assert clean > 0.9
+    assert robust["0.1"] <= robust["0.05"] <= clean
+    details = report["attacks"]["pgd"]
+    assert set(details["eps"]) == {"0.05", "0.1"}
+    assert details["params"]["steps"] == 40
+    assert {"robust_accuracy", "success_rate", "median_norm", "mean_queries"} <= set(details["eps"]["0.1"])
+    (finding,) = report["findings"]
+    lost = 100 * (clean - robust["0.1"])
+    expected = "critical" if lost >= 50 else "high" if lost >= 25 else "medium" if lost >= 10 else "low"
+    assert finding["severity"] == expected
+    assert finding["evidence"]["budget_eps"] == 0.1
+    assert result.exit_code == (1 if expected == "critical" else 0)
+    assert report["metadata"]["n_samples"] == 60
+
+
+def test_exit_codes_follow_fail_on(models: dict[str, Path]) -> None:
+    base = ["--model", str(models["torch"]), "--data", "demo:digits", "--attack", "fgsm", "--n-samples", "40"]
+    broken = _run(*base, "--eps", "0.3", "--format", "json")
+    assert broken.exit_code == 1, broken.output
+    assert json.loads(broken.stdout)["findings"][0]["severity"] in ("high", "critical")
+    assert _run(*base, "--eps", "0.3", "--fail-on", "critical", "--budget-eps", "0").exit_code == 0
+    table = _run(*base, "--eps", "0.3", "--fail-on", "low")
+    assert table.exit_code == 1
+    assert "robust" in table.stdout
+    assert "AML.T0043.000" in table.stdout
+
+
+def test_default_eps_and_sarif(models: dict[str, Path]) -> None:
+    result = _run(
+        "--model", str(models["torch"]), "--data", "demo:digits", "--attack", "fgsm",
+        "--n-samples", "30", "--format", "json", "--fail-on", "critical",
+    )  # fmt: skip
+    assert set(json.loads(result.stdout)["robust_accuracy"]) == {"0.03", "0.1"}
+    sarif = _run(
+        "--model", str(models["torch"]), "--data", "demo:digits", "--attack", "fgsm", "--norm", "l2",
+        "--n-samples", "30", "--format", "sarif", "--fail-on", "critical",
+    )  # fmt: skip
+    assert json.loads(sarif.stdout)["version"] == "2.1.0"
+
+
+def test_black_box_square_on_sklearn(models: dict[str, Path]) -> None:
+    result = _run(
+        "--model", str(models["sklearn"]), "--data", "demo:breast-cancer", "--attack", "square",
+        "--eps", "0.1", "--n-samples", "30", "--param", "n_queries=200", "--format", "json",
+        "--fail-on", "critical",
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.stdout)
+    assert report["attacks"]["square"]["params"]["n_queries"] == 200
+    assert report["robust_accuracy"]["0.1"] <= report["clean_accuracy"]
+    assert report["findings"][0]["atlas"][0] == "AML.T0043.001"
+
+
+def test_white_box_attack_on_sklearn_names_capability(models: dict[str, Path]) -> None:
+    result = _run("--model", str(models["sklearn"]), "--data", "demo:breast-cancer", "--attack", "pgd")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "'gradients' capability" in message
+    assert "square" in message
+    assert "hopskipjump" in message
+    assert "Traceback" not in result.output
+
+
+def test_malicious_model_refused_without_trust(tmp_path: Path, canary: Path) -> None:
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps(_Payload(f"touch {canary / 'ran'}")))
+    result = _run("--model", str(evil), "--data", "demo:digits")
+    assert result.exit_code == 2
+    assert "failed the scan" in result.stderr
+    assert "--trust" in result.stderr
+    assert "Traceback" not in result.output
+    # the `canary` fixture asserts that the payload never ran
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--data", "demo:breast-cancer"], "shape"),  # 30 features into a 1x8x8 model
+        (["--data", "demo:digits", "--bounds", "0", "0.5"], "bounds"),
+        (["--data", "missing.npz"], "missing.npz"),
+        (["--data", "demo:digits", "--attack", "nope"], "unknown --attack"),
+        (["--data", "demo:digits", "--norm", "l1"], "unknown --norm"),
+        (["--data", "demo:digits", "--eps", "-1"], "eps"),
+        (["--data", "demo:digits", "--input-shape", "a,b"], "--input-shape"),
+        (["--data", "demo:digits", "--param", "oops"], "KEY=VALUE"),
+        (["--data", "demo:digits", "--attack", "transfer"], "surrogate"),
+    ],
+)
+def test_bad_input_exit_2(models: dict[str, Path], args: list[str], needle: str) -> None:
+    result = _run("--model", str(models["torch"]), "--n-samples", "5", *args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_model_exit_2(tmp_path: Path) -> None:
+    result = _run("--model", str(tmp_path / "nope.pt"), "--data", "demo:digits")
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+
+
+def test_save_adv(models: dict[str, Path], tmp_path: Path) -> None:
+    path = tmp_path / "adv.npz"
+    result = _run(
+        "--model", str(models["torch"]), "--data", "demo:digits", "--attack", "fgsm", "--eps", "0.1",
+        "--eps", "0.2", "--n-samples", "25", "--save-adv", str(path), "--format", "json",
+        "--fail-on", "critical",
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    with np.load(path, allow_pickle=False) as saved:
+        assert saved["x_adv_0.1"].shape == saved["x_adv_0.2"].shape == (25, 1, 8, 8)
+        assert saved["y"].shape == (25,)
+        assert saved["indices"].shape == (25,)
+        assert (
+            float(np.abs(saved["x_adv_0.1"] - load_dataset("demo:digits").x[saved["indices"]]).max())
+            <= 0.1 + 1e-6
+        )
+        assert 1 - saved["success_0.2"].mean() == pytest.approx(report["robust_accuracy"]["0.2"])
+
+
+def test_help_has_examples() -> None:
+    result = runner.invoke(app, ["evasion", "--help"], env={"COLUMNS": "240"})
+    assert result.exit_code == 0
+    assert "mlarmor evasion --model model.pt --data demo:digits --eps 0.1 --eps 0.2" in result.stdout
+    assert "--attack square" in result.stdout
+    assert "--save-adv" in result.stdout
