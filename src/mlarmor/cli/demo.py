@@ -29,12 +29,40 @@ def _top(result: FileResult) -> str:
     return f.title if len(f.title) < 90 else f.title[:87] + "..."
 
 
+def _evasion_demo(seed: int = 0) -> list[tuple[float, float, float]]:
+    """Train a small MLP on the digits demo set (seconds) and measure its robust accuracy."""
+    import torch
+
+    from mlarmor.assess import evaluate_evasion
+    from mlarmor.data import load_dataset
+    from mlarmor.targets import TorchTarget
+
+    digits = load_dataset("demo:digits")
+    train, test = digits.split(test_fraction=0.25, seed=seed)
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+    )
+    x, y = torch.tensor(train.x), torch.tensor(train.y)  # the dataset arrays are read-only
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+    target = TorchTarget(model.eval(), bounds=digits.bounds, input_shape=digits.input_shape)
+    assessment = evaluate_evasion(target, test, attack="auto", eps=(0.03, 0.1), n_samples=200, seed=seed)
+    return [
+        (eps, r.clean_accuracy, r.robust_accuracy)
+        for eps, r in zip(assessment.eps, assessment.results, strict=True)
+    ]
+
+
 @handles_errors
 def demo(
     out: Path = typer.Option(Path("mlarmor-demo"), "--out", help="Folder for the generated demo files."),
     keep: bool = typer.Option(True, "--keep/--clean", help="Keep the generated files for further scans."),
 ) -> None:
-    """Write benign and trojaned model files, scan them, and show the verdicts.
+    """Write benign and trojaned model files, scan them, and show the verdicts; then an evasion run.
 
     Benign files are written by the real libraries (PyTorch, scikit-learn, joblib, NumPy, and Keras,
     ONNX, safetensors, GGUF when installed). Malicious files carry harmless payloads that would create
@@ -103,6 +131,17 @@ def demo(
             "installed (they come with the dev extras: pip install -e '.\\[dev]').[/]"
         )
     console.print(f"\nFiles are in {out}/. Try: [bold]mlarmor scan {bad_dir} --format sarif -o scan.sarif[/]")
+    with console.status("Evasion: training a small digits model and attacking it with the auto ensemble..."):
+        evasion_rows = _evasion_demo()
+    table = Table(
+        title="Evasion: a digits MLP (trained here) under the auto ensemble, L∞", header_style="bold"
+    )
+    for col in ("ε", "Clean accuracy", "Robust accuracy"):
+        table.add_column(col, justify="right")
+    for eps, clean, robust in evasion_rows:
+        table.add_row(f"{eps:g}", f"{clean:.1%}", f"{robust:.1%}")
+    console.print(table)
+    console.print("Try: [bold]mlarmor evasion --model MODEL --data demo:digits --eps 0.05 --eps 0.1[/]")
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
     ok = caught == len(bad_results) and not false_alarms and not ran
