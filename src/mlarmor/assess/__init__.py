@@ -2,7 +2,8 @@
 
 :func:`evaluate_evasion` measures clean and robust accuracy per ε; :func:`to_report` builds the
 versioned :class:`~mlarmor.schema.Report` (``kind="evasion"``) with one finding whose severity comes
-from the accuracy lost within the declared threat budget.
+from the accuracy lost within the declared threat budget; :func:`check_reliability` adds findings
+that flag a weak evaluation (probability outputs, randomness, masked gradients).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from mlarmor.assess.evasion import (
     severity_for_loss,
     to_report,
 )
+from mlarmor.assess.reliability import check_reliability
 
 __all__ = [
     "EvasionAssessment",
+    "check_reliability",
     "eps_key",
     "evaluate_evasion",
     "save_adversarial",

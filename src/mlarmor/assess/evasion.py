@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from mlarmor.assess.reliability import check_reliability
 from mlarmor.attacks import EvasionResult, FixedBudgetAttack, Norm, available, create
 from mlarmor.data import Dataset
 from mlarmor.errors import InputError, InvalidParameterError, invalid_parameter
@@ -95,6 +97,8 @@ class EvasionAssessment:
         seconds: Wall-clock time of the attack call.
         target_name: The target's name (file name, URL).
         dataset_name: The dataset's name.
+        reliability: Findings of :func:`~mlarmor.assess.check_reliability` on the attacked samples
+            (empty when the checks were turned off or found nothing).
     """
 
     attack: str
@@ -109,6 +113,7 @@ class EvasionAssessment:
     seconds: float
     target_name: str
     dataset_name: str
+    reliability: tuple[Finding, ...] = ()
 
     @property
     def n_samples(self) -> int:
@@ -191,6 +196,7 @@ def evaluate_evasion(
     seed: int = 0,
     batch_size: int = 256,
     params: Mapping[str, object] | None = None,
+    reliability: bool = True,
 ) -> EvasionAssessment:
     """Measure the target's clean and robust accuracy on ``dataset`` at every ε of ``eps``.
 
@@ -208,6 +214,9 @@ def evaluate_evasion(
         batch_size: Samples per model call.
         params: Extra attack parameters, e.g. ``{"n_queries": 1000}`` for Square; they override
             ``norm``, ``seed`` and ``batch_size`` when they name them.
+        reliability: Run :func:`~mlarmor.assess.check_reliability` on the attacked samples (a few
+            model calls, a 20-step PGD and, after a white-box attack, a 1000-query Square on at most
+            100 samples) and keep its findings in :attr:`EvasionAssessment.reliability`.
 
     Returns:
         The frozen :class:`EvasionAssessment`.
@@ -242,7 +251,7 @@ def evaluate_evasion(
     start = time.perf_counter()
     results = built(target, x, y, eps=list(levels))
     seconds = time.perf_counter() - start
-    return EvasionAssessment(
+    assessment = EvasionAssessment(
         attack=attack,
         params=dict(built.params),
         capability=built.capability,
@@ -256,6 +265,10 @@ def evaluate_evasion(
         target_name=target.name,
         dataset_name=dataset.name,
     )
+    if not reliability:
+        return assessment
+    checks = check_reliability(target, x, y, assessment=assessment, seed=seed, batch_size=batch_size)
+    return dataclasses.replace(assessment, reliability=tuple(checks))
 
 
 def _rounded(value: float) -> float:
@@ -341,8 +354,9 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
 
     Fills ``clean_accuracy``, ``robust_accuracy`` (keyed by :func:`eps_key`), ``attacks`` (per attack:
     parameters, norm, capability, seconds and per-ε ``robust_accuracy``, ``success_rate``,
-    ``median_norm`` of the successful perturbations, ``mean_queries``, ``total_queries``) and one
-    finding (see the module docstring for the severity thresholds).
+    ``median_norm`` of the successful perturbations, ``mean_queries``, ``total_queries``), one
+    finding (see the module docstring for the severity thresholds) and then the reliability findings
+    (``evasion.reliability.*``, see :func:`~mlarmor.assess.check_reliability`).
 
     Args:
         assessment: What :func:`evaluate_evasion` returned.
@@ -370,7 +384,7 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
         clean_accuracy=assessment.clean_accuracy,
         robust_accuracy=assessment.robust_accuracy,
         attacks={assessment.attack: details},
-        findings=[_finding(assessment)],
+        findings=[_finding(assessment), *assessment.reliability],
         metadata=meta,
     )
 

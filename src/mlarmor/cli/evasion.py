@@ -190,6 +190,12 @@ def evasion(
     param: list[str] | None = typer.Option(
         None, "--param", help="Extra attack parameter KEY=VALUE (repeatable), e.g. n_queries=1000."
     ),
+    reliability_checks: bool = typer.Option(
+        True,
+        "--reliability-checks/--no-reliability-checks",
+        help="Add findings that flag a weak evaluation: probability outputs, randomness, masked gradients, "
+        "no accuracy drop at a large ε, black-box beating white-box.",
+    ),
     trust: bool = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe."),
     save_adv: Path | None = typer.Option(
         None, "--save-adv", help="Write adversarial examples (.npz: x_adv_<eps>, success_<eps>, y, indices)."
@@ -258,6 +264,7 @@ def evasion(
             seed=seed,
             batch_size=batch_size,
             params=extra,
+            reliability=reliability_checks,
         )
     if save_adv is not None:
         written = save_adversarial(assessment, save_adv)

@@ -7,6 +7,7 @@ picks the adapter, after scanning every model file with mlarmor's static scanner
 
 from __future__ import annotations
 
+from mlarmor.targets._common import looks_like_probabilities
 from mlarmor.targets.base import Capability, Differentiable, Target
 from mlarmor.targets.http import HttpTarget
 from mlarmor.targets.loading import load_target, scan_before_load
@@ -23,5 +24,6 @@ __all__ = [
     "Target",
     "TorchTarget",
     "load_target",
+    "looks_like_probabilities",
     "scan_before_load",
 ]
