@@ -186,6 +186,10 @@ class FixedBudgetAttack(Attack):
         levels = sorted(set(values))
         n = xs.shape[0]
         x32 = np.ascontiguousarray(xs, dtype=np.float32)
+        if not x32.flags.writeable:  # e.g. a Dataset's read-only arrays; torch wants writable memory
+            x32 = x32.copy()
+        if not ys.flags.writeable:
+            ys = ys.copy()
         generator = torch.Generator(device=device)
         generator.manual_seed(self.seed)
 
