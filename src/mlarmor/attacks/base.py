@@ -103,6 +103,12 @@ class Attack(abc.ABC):
         """Whether this configuration can run on ``target`` at all (ensembles skip those that cannot)."""
         return True
 
+    def _check_target(self, target: Target) -> None:  # noqa: B027 - an optional hook, not abstract
+        """Raise :class:`~mlarmor.errors.InvalidParameterError` if this configuration cannot attack it.
+
+        Called before any work, so a configuration that cannot run fails the same way whatever the data.
+        """
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FixedBudgetAttack(Attack):
@@ -154,6 +160,7 @@ class FixedBudgetAttack(Attack):
         owner = type(self).__name__
         values, single = _checks.check_eps_values(self.eps if eps is None else eps, owner)
         checked = _checks.check_capability(self, target)
+        self._check_target(checked)
         xs, ys = _checks.check_data(owner, checked, x, y)
         results = self._sweep(checked, xs, ys, values)
         return results[0] if single else tuple(results)

@@ -40,6 +40,7 @@ __all__ = [
     "random_init",
     "random_l2",
     "random_linf",
+    "summed_loss",
 ]
 
 Loss = Literal["ce", "margin"]
@@ -120,3 +121,14 @@ LOSSES: dict[Loss, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "margin": margin_loss,
 }
 """Loss name → per-sample loss function ``(logits, y) -> (n,)``, all to be maximised."""
+
+
+def summed_loss(loss: Loss, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``LOSSES[loss](logits, y).sum()`` in as few operations as possible (the gradient steps' objective).
+
+    Summing per-sample losses leaves every sample's gradient its own; cross-entropy sums inside
+    its kernel.
+    """
+    if loss == "ce":
+        return F.cross_entropy(logits, y, reduction="sum")
+    return LOSSES[loss](logits, y).sum()

@@ -161,16 +161,18 @@ class APGD(FixedBudgetAttack):
         """DLR needs at least 3 classes, targeted DLR at least 4."""
         return target.num_classes >= _MIN_CLASSES[self.loss]
 
+    def _check_target(self, target: Target) -> None:
+        needed = _MIN_CLASSES[self.loss]
+        if target.num_classes < needed:
+            raise InvalidParameterError(
+                f"{type(self).__name__} with loss={self.loss!r} needs a model with at least {needed} "
+                f"classes; {target.name!r} has {target.num_classes}. Use loss='ce'."
+            )
+
     def _perturb(
         self, target: Target, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator
     ) -> Perturbation:
         model = cast(Differentiable, target)
-        needed = _MIN_CLASSES[self.loss]
-        if model.num_classes < needed:
-            raise InvalidParameterError(
-                f"{type(self).__name__} with loss={self.loss!r} needs a model with at least {needed} "
-                f"classes; {model.name!r} has {model.num_classes}. Use loss='ce'."
-            )
         best = _Best.initial(x)
         targets: list[int | None] = [None]
         ranking: torch.Tensor | None = None

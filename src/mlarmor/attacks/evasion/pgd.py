@@ -10,7 +10,7 @@ import torch
 from mlarmor.attacks import _checks
 from mlarmor.attacks._geometry import clip_bounds, per_sample, project
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation
-from mlarmor.attacks.evasion._kernels import LOSSES, Loss, ascent_step, random_init
+from mlarmor.attacks.evasion._kernels import LOSSES, Loss, ascent_step, random_init, summed_loss
 from mlarmor.attacks.registry import register
 from mlarmor.errors import invalid_parameter
 from mlarmor.targets.base import Capability, Differentiable, Target
@@ -26,9 +26,9 @@ class PGD(FixedBudgetAttack):
     Each restart starts from a random point of the ball (or from the input itself with
     ``random_start=False``) and takes ``steps`` steps of size ``step``: the gradient's sign for L∞,
     the unit gradient for L2. A sample is frozen at the first iterate that fools the model and is
-    no longer sent through the model, in this restart or the next ones; a sample never fooled keeps
-    the iterate with the highest loss seen. Each step is one forward and one backward pass over the
-    samples not yet fooled.
+    no longer attacked, in this restart or the next ones; a sample never fooled keeps the last
+    iterate of the restart that ended on the highest loss. Each step is one forward and one
+    backward pass over the samples not yet fooled (fooled ones leave the batch in groups).
 
     Reference:
         Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning Models Resistant to
@@ -104,41 +104,63 @@ class PGD(FixedBudgetAttack):
         """One PGD run from ``start`` over the rows ``pos`` of ``best``.
 
         Every iterate is evaluated once: ``steps`` times with a backward pass, then the last one
-        without. A row leaves the run (and is written to ``best``) as soon as the model misclassifies
-        it; the others keep their highest-loss iterate in dense tensors aligned with the run's rows,
-        merged into ``best`` at the end, so a step costs no scattered writes.
+        without. A row that fools the model is pinned where it is (its step is cancelled) and its
+        label for the fooled-check becomes its own prediction, so it costs no bookkeeping while it
+        rides along; once pinned rows make up a quarter of the batch they are written to ``best``
+        together and the batch is compacted. This keeps the per-step cost low when rows fall one by
+        one; a pinned row is charged the evaluations it rode along for, so the per-sample queries
+        still add up to the model's own count. A row never fooled ends on its last iterate, merged
+        into ``best`` if its loss beats the earlier restarts'. In L∞ the ε-ball and the bounds are
+        one pair of per-element limits, so a step is three tensor operations.
         """
-        loss_fn = LOSSES[self.loss]
         bounds = model.bounds
+        linf = self.norm == "linf"
+        lo, hi = _box(x0, eps, bounds) if linf else (x0, x0)
         xc = start.detach()
-        run_x = xc
-        run_loss = torch.full((xc.shape[0],), float("-inf"), dtype=torch.float64, device=xc.device)
-        for t in range(self.steps + 1):
-            last = t == self.steps
-            xc.requires_grad_(not last)
-            with torch.set_grad_enabled(not last):
-                logits = model.logits(xc)
-                losses = loss_fn(logits, y0)
-            grad = None if last else torch.autograd.grad(losses.sum(), xc)[0]
-            with torch.no_grad():
-                xd = xc.detach()
-                values = losses.detach().to(torch.float64)
-                better = values > run_loss
-                run_x = torch.where(per_sample(better, xd), xd, run_x)
-                run_loss = torch.where(better, values, run_loss)
-                adv = logits.argmax(dim=1) != y0
-                if grad is None or adv.any():
-                    best.freeze(pos[adv], xd[adv], evaluations=t + 1)
-                    keep = ~adv
-                    if grad is None:
-                        best.merge(pos[keep], run_x[keep], run_loss[keep], evaluations=t + 1)
-                        return
+        y_check = y0  # what "fooled" compares against: a pinned row's own (wrong) prediction
+        moving = torch.ones_like(per_sample(y0, xc), dtype=xc.dtype)  # 1 per row, 0 once pinned
+        riders = 0  # rows pinned since the last compaction (an upper bound if the model is noisy)
+        for t in range(self.steps):
+            xc.requires_grad_(True)
+            logits = model.logits(xc)
+            grad = torch.autograd.grad(summed_loss(self.loss, logits, y0), xc)[0]
+            xc = xc.detach()
+            pred = logits.detach().argmax(dim=1)
+            adv = pred != y_check
+            newly = int(adv.sum())
+            if newly:
+                riders += newly
+                y_check = torch.where(adv, pred, y_check)
+                moving.masked_fill_(per_sample(adv, moving), 0.0)
+                if 4 * riders >= pos.numel():
+                    pinned = moving.flatten() == 0
+                    best.freeze(pos[pinned], xc[pinned], evaluations=t + 1)
+                    keep = ~pinned
                     if not keep.any():
                         return
-                    pos, x0, y0, xd, grad = pos[keep], x0[keep], y0[keep], xd[keep], grad[keep]
-                    run_x, run_loss = run_x[keep], run_loss[keep]
-                moved = ascent_step(xd, grad, step, self.norm)
-                xc = clip_bounds(project(moved, x0, eps, self.norm), bounds)
+                    pos, x0, y0, xc, grad = pos[keep], x0[keep], y0[keep], xc[keep], grad[keep]
+                    lo, hi, moving, y_check = lo[keep], hi[keep], moving[keep], y0
+                    riders = 0
+            if linf:  # a pinned row moves by 0 and its limits hold it where it is
+                xc = torch.clamp(torch.addcmul(xc, grad.sign(), moving, value=step), lo, hi)
+            else:
+                xc = clip_bounds(project(ascent_step(xc, grad * moving, step, "l2"), x0, eps, "l2"), bounds)
+        with torch.no_grad():
+            logits = model.logits(xc)
+            losses = LOSSES[self.loss](logits, y0)
+        done = (logits.argmax(dim=1) != y_check) | (moving.flatten() == 0)
+        best.freeze(pos[done], xc[done], evaluations=self.steps + 1)
+        keep = ~done
+        best.merge(pos[keep], xc[keep], losses[keep], evaluations=self.steps + 1)
+
+
+def _box(x0: torch.Tensor, eps: float, bounds: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-element limits of the L∞ ball around ``x0`` intersected with ``bounds``.
+
+    ``clamp(v, low, high)`` with these equals ``clip_bounds(project_linf(v, x0, eps), bounds)`` exactly
+    for any ``x0`` within bounds (min and max do not round).
+    """
+    return (x0 - eps).clamp_min(bounds[0]), (x0 + eps).clamp_max(bounds[1])
 
 
 @dataclass(slots=True)
@@ -146,7 +168,7 @@ class _Best:
     """Per-sample state of one PGD call, shared by its restarts.
 
     Attributes:
-        x: The first iterate that fooled the model, else the one with the highest loss.
+        x: The first iterate that fooled the model, else the last iterate of the best restart.
         loss: The loss of ``x`` (float64, ``-inf`` before the first evaluation).
         fooled: Whether ``x`` fools the model.
         queries: Forward passes spent per sample.
@@ -168,14 +190,15 @@ class _Best:
         )
 
     def freeze(self, rows: torch.Tensor, x: torch.Tensor, *, evaluations: int) -> None:
-        """Rows fooled by the iterates ``x`` after ``evaluations`` forward passes in this run."""
+        """Rows fooled by the iterates ``x``, charged ``evaluations`` forward passes in this run."""
         self.x[rows] = x
         self.fooled[rows] = True
         self.queries[rows] += evaluations
 
     def merge(self, rows: torch.Tensor, x: torch.Tensor, loss: torch.Tensor, *, evaluations: int) -> None:
-        """Rows that survived a run: keep the run's best iterate where it beats earlier runs."""
+        """Rows that survived a run: keep the run's last iterate where its loss beats earlier runs'."""
         self.queries[rows] += evaluations
+        loss = loss.to(self.loss.dtype)
         better = loss > self.loss[rows]
         self.x[rows[better]] = x[better]
         self.loss[rows[better]] = loss[better]
