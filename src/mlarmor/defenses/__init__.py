@@ -1,5 +1,12 @@
-"""Defenses that harden a model: adversarial training today (``mlarmor.defenses.training``)."""
+"""Defenses: adversarial training (``mlarmor.defenses.training``) and input detectors (``detection``)."""
 
+from mlarmor.defenses.detection import (
+    DetectionReport,
+    FeatureSqueezing,
+    Squeezer,
+    median_smooth,
+    reduce_bit_depth,
+)
 from mlarmor.defenses.training import (
     AdversarialTrainer,
     EpochRecord,
@@ -10,8 +17,13 @@ from mlarmor.defenses.training import (
 
 __all__ = [
     "AdversarialTrainer",
+    "DetectionReport",
     "EpochRecord",
+    "FeatureSqueezing",
     "HardeningResult",
+    "Squeezer",
     "harden_and_evaluate",
+    "median_smooth",
+    "reduce_bit_depth",
     "robust_accuracy",
 ]
