@@ -17,7 +17,7 @@ from mlarmor.findings import Finding, Severity, SeverityField, max_severity
 
 __all__ = ["SCHEMA_VERSION", "FileResult", "Report", "ToolInfo"]
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 
 
 class ToolInfo(BaseModel):
@@ -55,7 +55,7 @@ class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: str = SCHEMA_VERSION
-    kind: Literal["scan", "verify", "evasion"] = "scan"
+    kind: Literal["scan", "verify", "evasion", "harden"] = "scan"
     tool: ToolInfo = Field(default_factory=ToolInfo)
     created_at: str = Field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     files: list[FileResult] = Field(default_factory=list)
@@ -69,6 +69,11 @@ class Report(BaseModel):
     )
     attacks: dict[str, dict[str, Any]] | None = Field(
         default=None, description="Per-attack details (parameters, per-ε metrics, queries, time)."
+    )
+    defense: dict[str, Any] | None = Field(
+        default=None,
+        description="What a hardening run did (kind 'harden'): method, parameters, metrics before and "
+        "after, the artefact it saved.",
     )
 
     def all_findings(self) -> list[Finding]:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from mlarmor.assess import eps_key, evaluate_evasion, save_adversarial, severity_for_loss, to_report
 from mlarmor.data import Dataset, load_dataset
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError
 from mlarmor.findings import Family, Severity
+from mlarmor.models import digits_mlp, fit_classifier
 from mlarmor.report import to_json
 from mlarmor.targets import SklearnTarget, TorchTarget
 
@@ -24,17 +24,8 @@ def digits() -> Dataset:
 
 @pytest.fixture(scope="module")
 def target(digits: Dataset) -> TorchTarget:
-    x, y = digits.as_tensors()
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
-    )
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(120):
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        optimizer.step()
-    return TorchTarget(net.eval(), bounds=(0.0, 1.0), input_shape=(1, 8, 8), name="mlp")
+    net = fit_classifier(digits_mlp(hidden=32), digits.x, digits.y, epochs=120, batch_size=None, lr=1e-2)
+    return TorchTarget(net, bounds=(0.0, 1.0), input_shape=(1, 8, 8), name="mlp")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +85,7 @@ def test_report_fields(assessment) -> None:
     assert finding.evidence["robust_accuracy"] == report.robust_accuracy["0.1"]
     assert finding.atlas == ["AML.T0043.000", "AML.T0015"]
     assert finding.owasp == ["ML01"]
-    assert any("mlarmor harden" in m and "coming" in m for m in finding.mitigations)
+    assert any("mlarmor harden --method adversarial-training" in m for m in finding.mitigations)
     assert json.loads(to_json(report))["robust_accuracy"] == report.robust_accuracy
 
 

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from mlarmor.cli import app
 from mlarmor.data import load_dataset
+from mlarmor.models import digits_mlp, fit_classifier
+from mlarmor.schema import SCHEMA_VERSION
 
 runner = CliRunner()
 
@@ -31,17 +33,8 @@ class _Payload:
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("models")
     digits = load_dataset("demo:digits")
-    x, y = digits.as_tensors()
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
-    )
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(120):
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        optimizer.step()
-    torch.jit.save(torch.jit.script(net.eval()), str(folder / "mlp.pt"))
+    net = fit_classifier(digits_mlp(hidden=32), digits.x, digits.y, epochs=120, batch_size=None, lr=1e-2)
+    torch.jit.save(torch.jit.script(net), str(folder / "mlp.pt"))
 
     from sklearn.neural_network import MLPClassifier
 
@@ -64,7 +57,7 @@ def test_json_report(models: dict[str, Path], tmp_path: Path) -> None:
     )  # fmt: skip
     report = json.loads(out.read_text())
     assert report["kind"] == "evasion"
-    assert report["schema_version"] == "1.1.0"
+    assert report["schema_version"] == SCHEMA_VERSION
     assert set(report["robust_accuracy"]) == {"0.05", "0.1"}
     clean, robust = report["clean_accuracy"], report["robust_accuracy"]
     assert clean > 0.9
@@ -193,3 +186,46 @@ def test_help_has_examples() -> None:
     assert "mlarmor evasion --model model.pt --data demo:digits --eps 0.1 --eps 0.2" in result.stdout
     assert "--attack square" in result.stdout
     assert "--save-adv" in result.stdout
+
+
+def test_plot_writes_a_robustness_curve(models: dict[str, Path], tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    svg = tmp_path / "curve.svg"
+    result = _run(
+        "--model", str(models["torch"]), "--data", "demo:digits", "--attack", "fgsm",
+        "--eps", "0.05", "--eps", "0.1", "--n-samples", "40", "--plot", str(svg), "--fail-on", "critical",
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output  # 1: the finding reached --fail-on
+    root = ET.fromstring(svg.read_text())
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg"
+    assert len(list(root.iter(f"{ns}polyline"))) == 1
+    # One marker per point: the clean accuracy at ε = 0, then each ε.
+    assert len(list(root.iter(f"{ns}circle"))) == 3
+
+
+def test_transfer_from_a_surrogate_file(models: dict[str, Path]) -> None:
+    # The attacker's copy of the model is the ideal surrogate: the crafted inputs must transfer.
+    result = _run(
+        "--model", str(models["sklearn"]), "--data", "demo:breast-cancer", "--attack", "pgd",
+        "--surrogate", str(models["torch"]),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--surrogate only applies to --attack transfer" in result.output
+    result = _run(
+        "--model", str(models["torch"]), "--data", "demo:digits", "--attack", "transfer",
+        "--surrogate", str(models["torch"]), "--eps", "0.2", "--n-samples", "60", "-f", "json",
+        "--fail-on", "critical", "--no-reliability-checks",
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.output)
+    assert report["robust_accuracy"]["0.2"] < report["clean_accuracy"] - 0.3
+    # A surrogate without gradients is refused with the reason.
+    result = _run(
+        "--model", str(models["sklearn"]), "--data", "demo:breast-cancer", "--attack", "transfer",
+        "--surrogate", str(models["sklearn"]), "--eps", "0.05",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "surrogate" in result.output
+    assert "gradients" in result.output

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlarmor.cli import app
+from mlarmor.schema import SCHEMA_VERSION
 
 runner = CliRunner()
 
@@ -64,7 +65,7 @@ def test_json_report_shape(files: dict[str, Path], tmp_path: Path) -> None:
     result = runner.invoke(app, ["scan", str(files["evil"].parent), "--format", "json", "--output", str(out)])
     assert result.exit_code == 1
     report = json.loads(out.read_text())
-    assert report["schema_version"] == "1.1.0"
+    assert report["schema_version"] == SCHEMA_VERSION
     by_name = {Path(f["path"]).name: f for f in report["files"]}
     assert by_name["evil.pkl"]["severity"] == "critical"
     assert by_name["good.pkl"]["severity"] == "none"

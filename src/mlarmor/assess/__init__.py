@@ -14,6 +14,7 @@ from mlarmor.assess.evasion import (
     evaluate_evasion,
     save_adversarial,
     severity_for_loss,
+    to_hardening_report,
     to_report,
 )
 from mlarmor.assess.reliability import check_reliability
@@ -25,5 +26,6 @@ __all__ = [
     "evaluate_evasion",
     "save_adversarial",
     "severity_for_loss",
+    "to_hardening_report",
     "to_report",
 ]

@@ -53,6 +53,7 @@ __all__ = [
     "evaluate_evasion",
     "save_adversarial",
     "severity_for_loss",
+    "to_hardening_report",
     "to_report",
 ]
 
@@ -71,10 +72,10 @@ _ATLAS = {
 }
 _ATLAS_TRANSFER = "AML.T0043.002"  # Black-Box Transfer
 _MITIGATIONS = (
-    "Adversarial training (PGD-AT or TRADES) at the declared budget: `mlarmor harden --method "
-    "adversarial-training` (coming).",
-    "An input detector (feature squeezing) in front of the model, fitted on clean data (coming with "
-    "`mlarmor harden`).",
+    "Adversarial training (TRADES or PGD-AT) at the declared budget: `mlarmor harden --method "
+    "adversarial-training --eps <budget>`.",
+    "An input detector (feature squeezing) in front of the model, fitted on clean data: `mlarmor "
+    "harden --method feature-squeezing` (a tripwire, not robustness: adaptive attacks evade it).",
     "For exposed endpoints: return labels only and enforce per-caller query budgets, which slow down "
     "score- and decision-based black-box attacks.",
 )
@@ -387,6 +388,34 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
         findings=[_finding(assessment), *assessment.reliability],
         metadata=meta,
     )
+
+
+def to_hardening_report(
+    before: EvasionAssessment,
+    after: EvasionAssessment,
+    defense: Mapping[str, Any],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+) -> Report:
+    """Build the ``kind="harden"`` report: the evasion report of ``after`` plus what changed.
+
+    ``clean_accuracy``, ``robust_accuracy``, ``attacks`` and the findings describe the hardened model
+    (the residual risk); ``defense`` holds ``defense`` as given plus ``before`` and ``after``, each
+    with ``clean_accuracy`` and ``robust_accuracy`` (keyed by :func:`eps_key`).
+
+    Args:
+        before: The evaluation of the model before hardening.
+        after: The same evaluation of the hardened model.
+        defense: What the hardening did (method, parameters, training time, the saved artefact).
+        metadata: Extra entries for ``Report.metadata``.
+    """
+    report = to_report(after, metadata=metadata)
+
+    def summary(a: EvasionAssessment) -> dict[str, Any]:
+        return {"clean_accuracy": a.clean_accuracy, "robust_accuracy": a.robust_accuracy}
+
+    block = {**_jsonable(dict(defense)), "before": summary(before), "after": summary(after)}
+    return report.model_copy(update={"kind": "harden", "defense": block})
 
 
 def save_adversarial(assessment: EvasionAssessment, path: str | os.PathLike[str]) -> Path:

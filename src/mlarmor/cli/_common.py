@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, ParamSpec, TypeVar
 
@@ -12,6 +14,7 @@ import typer
 from rich.console import Console
 
 from mlarmor.errors import MlarmorError
+from mlarmor.findings import Severity
 
 __all__ = [
     "EXIT_ERROR",
@@ -22,6 +25,11 @@ __all__ = [
     "err_console",
     "fail",
     "handles_errors",
+    "one_paragraph",
+    "parse_params",
+    "parse_severity",
+    "parse_shape",
+    "status",
     "write_output",
 ]
 
@@ -68,7 +76,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def write_output(text: str, output: Path | None) -> None:
+def write_output(text: str, output: Path | None, *, option: str = "--output") -> None:
     """Write ``text`` to ``output`` (atomically) or to standard output."""
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -80,4 +88,66 @@ def write_output(text: str, output: Path | None) -> None:
         tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         tmp.replace(output)
     except OSError as e:
-        raise fail(f"cannot write {output}: {e.strerror or e}", "choose a writable --output path") from None
+        raise fail(f"cannot write {output}: {e.strerror or e}", f"choose a writable {option} path") from None
+
+
+def parse_severity(value: str) -> Severity:
+    """A ``--fail-on`` value as a :class:`Severity` (a usage error when unknown)."""
+    try:
+        return Severity.parse(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """An ``--input-shape`` such as ``1,8,8`` or ``1x8x8``; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(s < 1 for s in shape):
+        raise fail(
+            f"--input-shape {text!r} is not a shape.", "give positive integers, e.g. --input-shape 1,8,8"
+        )
+    return shape
+
+
+def parse_params(items: list[str] | None, option: str = "--param") -> dict[str, object]:
+    """Repeated ``KEY=VALUE`` options as a dict; values are JSON when they parse (lists become tuples)."""
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise fail(
+                f"{option} {item!r} is not KEY=VALUE.", f"e.g. {option} n_queries=1000 {option} steps=20"
+            )
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on a terminal's stderr while the block runs; nothing when output is redirected."""
+    if err_console.is_terminal:
+        with err_console.status(message):
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def one_paragraph() -> Iterator[None]:
+    """Shorten a multi-line error (a TorchScript interpreter trace quoted in it) to one paragraph."""
+    try:
+        yield
+    except MlarmorError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        if len(lines) <= 3:
+            raise
+        raise type(e)(f"{lines[0]} … {' '.join(lines[-2:])}") from None

@@ -32,13 +32,14 @@ def _root(
 
 
 def _register() -> None:
-    from mlarmor.cli import demo, evasion, integrity, scan
+    from mlarmor.cli import demo, evasion, harden, integrity, scan
 
     app.command("scan", no_args_is_help=True)(scan.scan)
     app.command("keygen", no_args_is_help=True)(integrity.keygen)
     app.command("sign", no_args_is_help=True)(integrity.sign)
     app.command("verify", no_args_is_help=True)(integrity.verify)
     app.command("evasion", no_args_is_help=True)(evasion.evasion)
+    app.command("harden", no_args_is_help=True)(harden.harden)
     app.command("demo")(demo.demo)
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +19,16 @@ from mlarmor.cli._common import (
     err_console,
     fail,
     handles_errors,
+    one_paragraph,
+    parse_params,
+    parse_severity,
+    parse_shape,
+    status,
     write_output,
 )
 from mlarmor.data import load_dataset
-from mlarmor.errors import MlarmorError
 from mlarmor.findings import Severity
-from mlarmor.report import to_json, to_sarif
+from mlarmor.report import robustness_curve_svg, to_json, to_sarif
 from mlarmor.schema import Report
 from mlarmor.targets import load_target
 
@@ -40,65 +41,9 @@ _NORMS = ("linf", "l2")
 _DEFAULT_EPS = {"linf": (0.03, 0.1), "l2": (0.5, 1.0)}
 
 
-def _severity(value: str) -> Severity:
-    try:
-        return Severity.parse(value)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
-
-
-def _shape(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
-    except ValueError:
-        shape = ()
-    if not shape or any(s < 1 for s in shape):
-        raise fail(
-            f"--input-shape {text!r} is not a shape.", "give positive integers, e.g. --input-shape 1,8,8"
-        )
-    return shape
-
-
-def _params(items: list[str] | None) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise fail(f"--param {item!r} is not KEY=VALUE.", "e.g. --param n_queries=1000 --param steps=20")
-        try:
-            value: object = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out[key.strip()] = tuple(value) if isinstance(value, list) else value
-    return out
-
-
 def _default_eps(norm: str, bounds: tuple[float, float]) -> list[float]:
     width = bounds[1] - bounds[0]
     return [round(f * width, 10) for f in _DEFAULT_EPS[norm]]
-
-
-@contextlib.contextmanager
-def _status(message: str) -> Iterator[None]:
-    if err_console.is_terminal:
-        with err_console.status(message):
-            yield
-    else:
-        yield
-
-
-@contextlib.contextmanager
-def _one_paragraph() -> Iterator[None]:
-    """Shorten a multi-line error (a TorchScript interpreter trace quoted in it) to one paragraph."""
-    try:
-        yield
-    except MlarmorError as e:
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        if len(lines) <= 3:
-            raise
-        raise type(e)(f"{lines[0]} … {' '.join(lines[-2:])}") from None
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -169,6 +114,14 @@ def evasion(
     input_shape: str | None = typer.Option(
         None, "--input-shape", help="Shape of one input, e.g. 1,8,8. Default: the dataset's."
     ),
+    surrogate: str | None = typer.Option(
+        None,
+        "--surrogate",
+        help="The attacker's own PyTorch model for --attack transfer (file.py:factory or TorchScript).",
+    ),
+    surrogate_weights: Path | None = typer.Option(
+        None, "--surrogate-weights", help="State dict for a file.py:factory surrogate."
+    ),
     attack: str = typer.Option(
         "auto", "--attack", "-a", help=f"Attack: {', '.join(available())}. auto = white-box ensemble."
     ),
@@ -197,6 +150,9 @@ def evasion(
         "no accuracy drop at a large ε, black-box beating white-box.",
     ),
     trust: bool = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write the robustness curve (accuracy against ε) as an SVG file."
+    ),
     save_adv: Path | None = typer.Option(
         None, "--save-adv", help="Write adversarial examples (.npz: x_adv_<eps>, success_<eps>, y, indices)."
     ),
@@ -228,19 +184,23 @@ def evasion(
         raise fail(f"unknown --norm {norm!r}.", "use linf or l2")
     if attack not in REGISTRY:
         raise fail(f"unknown --attack {attack!r}.", f"use one of: {', '.join(available())}")
-    if attack == "transfer":
+    if attack == "transfer" and surrogate is None:
         raise fail(
-            "the transfer attack needs a surrogate model, which the command line cannot take yet.",
-            "use the Python API (params={'surrogate': ...}) or a black-box attack: square, hopskipjump",
+            "the transfer attack needs the attacker's own model: --surrogate.",
+            "e.g. --attack transfer --surrogate mine.py:build --surrogate-weights mine.pt",
+        )
+    if surrogate is not None and attack != "transfer":
+        raise fail(
+            "--surrogate only applies to --attack transfer.", "add --attack transfer, or drop --surrogate"
         )
     if n_samples < 1:
         raise fail(f"--n-samples must be at least 1, got {n_samples}.")
-    threshold = _severity(fail_on)
-    shape = _shape(input_shape)
-    extra = _params(param)
+    threshold = parse_severity(fail_on)
+    shape = parse_shape(input_shape)
+    extra = parse_params(param)
 
     dataset = load_dataset(data, label_column=label_column, bounds=bounds)
-    with _status(f"scanning and loading {model}"), _one_paragraph():
+    with status(f"scanning and loading {model}"), one_paragraph():
         target = load_target(
             model,
             bounds=dataset.bounds,
@@ -251,8 +211,20 @@ def evasion(
             std=std or None,
             input_shape=shape or dataset.input_shape,
         )
+    if surrogate is not None:
+        with status(f"scanning and loading the surrogate {surrogate}"), one_paragraph():
+            extra["surrogate"] = load_target(
+                surrogate,
+                bounds=dataset.bounds,
+                weights=surrogate_weights,
+                num_classes=target.num_classes,
+                trust=trust,
+                mean=mean or None,
+                std=std or None,
+                input_shape=shape or dataset.input_shape,
+            )
     budgets = list(eps) if eps else _default_eps(norm, dataset.bounds)
-    with _status(f"attacking {min(n_samples, dataset.n)} samples with {attack} at ε = {budgets}"):
+    with status(f"attacking {min(n_samples, dataset.n)} samples with {attack} at ε = {budgets}"):
         assessment = evaluate_evasion(
             target,
             dataset,
@@ -269,6 +241,17 @@ def evasion(
     if save_adv is not None:
         written = save_adversarial(assessment, save_adv)
         err_console.print(f"adversarial examples written to {written}", highlight=False)
+    if plot is not None:
+        svg = robustness_curve_svg(
+            [r.eps for r in assessment.results],
+            {attack: [r.robust_accuracy for r in assessment.results]},
+            clean_accuracy=assessment.clean_accuracy,
+            norm=norm,
+            title=f"Robustness of {assessment.target_name} on {assessment.dataset_name}",
+            budget_eps=assessment.budget_eps,
+        )
+        write_output(svg, plot, option="--plot")
+        err_console.print(f"robustness curve written to {plot}", highlight=False)
     report = to_report(
         assessment,
         metadata={"fail_on": threshold.label, "model": model, "data": data, "bounds": list(dataset.bounds)},

@@ -294,7 +294,9 @@ class TorchTarget(AdapterBase):
         outs: list[torch.Tensor] = []
         with torch.no_grad():
             for start in range(0, max(arr.shape[0], 1), self._batch_size):
-                chunk = torch.as_tensor(arr[start : start + self._batch_size])
+                part = arr[start : start + self._batch_size]
+                # torch cannot share read-only memory (an EvasionResult's arrays): copy those.
+                chunk = torch.as_tensor(part if part.flags.writeable else part.copy())
                 chunk = chunk.to(device=self._device, dtype=self._dtype)
                 outs.append(self._forward(chunk).detach())
                 self._queries += int(chunk.shape[0])

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, cast
 
 import torch
-from numpy.typing import ArrayLike
 
 from mlarmor.attacks import _checks
 from mlarmor.attacks._geometry import clip_bounds, project
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation
 from mlarmor.attacks.evasion._kernels import LOSSES, Loss, ascent_step, random_init
 from mlarmor.attacks.registry import register
-from mlarmor.attacks.result import EvasionResult
 from mlarmor.errors import invalid_parameter
 from mlarmor.targets.base import Capability, Differentiable, Target
 
@@ -80,14 +77,9 @@ class Transfer(FixedBudgetAttack):
         _checks.check_int(self.steps, "steps", owner)
         _checks.check_choice(self.loss, "loss", owner, LOSSES)
 
-    def __call__(  # type: ignore[override]
-        self, target: Target, x: ArrayLike, y: ArrayLike, *, eps: float | Sequence[float] | None = None
-    ) -> EvasionResult | tuple[EvasionResult, ...]:
-        """Attack the victim ``target`` (see :meth:`FixedBudgetAttack.__call__`); needs ``surrogate``."""
+    def _check_target(self, target: Target) -> None:
         if self.surrogate is None:
             raise invalid_parameter("surrogate", type(self).__name__, _SURROGATE, None)
-        # Explicit base call: zero-argument super() does not work in slotted dataclasses.
-        return FixedBudgetAttack.__call__(self, target, x, y, eps=eps)  # type: ignore[arg-type, misc]
 
     def _perturb(
         self, target: Target, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator

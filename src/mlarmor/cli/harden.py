@@ -1,0 +1,580 @@
+"""``mlarmor harden``: adversarial training or an input detector, with the gain measured on held-out data."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mlarmor.assess import evaluate_evasion, severity_for_loss, to_hardening_report, to_report
+from mlarmor.assess.evasion import EvasionAssessment
+from mlarmor.attacks import REGISTRY, available
+from mlarmor.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    console,
+    err_console,
+    fail,
+    handles_errors,
+    one_paragraph,
+    parse_params,
+    parse_severity,
+    parse_shape,
+    status,
+    write_output,
+)
+from mlarmor.data import Dataset, load_dataset
+from mlarmor.errors import InputError
+from mlarmor.findings import Family, Finding, Severity
+from mlarmor.report import to_json, to_sarif
+from mlarmor.schema import Report
+from mlarmor.targets import Target, TorchTarget, load_target
+
+__all__ = ["harden"]
+
+_METHODS = ("adversarial-training", "feature-squeezing")
+_ALGORITHMS = ("trades", "pgd-at")
+_OPTIMIZERS = ("adam", "sgd")
+_FORMATS = ("table", "json", "sarif")
+_NORMS = ("linf", "l2")
+
+
+def _split(
+    dataset: Dataset, test: str | None, test_fraction: float, seed: int, **load: Any
+) -> tuple[Dataset, Dataset]:
+    if test is not None:
+        return dataset, load_dataset(test, **load)
+    if not 0.0 < test_fraction < 1.0:
+        raise fail(f"--test-fraction must be in (0, 1), got {test_fraction}.", "e.g. --test-fraction 0.3")
+    return dataset.split(test_fraction, seed=seed)
+
+
+def _arrays(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    return np.array(ds.x, dtype=np.float32), np.array(ds.y, dtype=np.int64)
+
+
+class _InputSpace(torch.nn.Module):
+    """The target's module with its normalisation in front, so training sees input-space data."""
+
+    def __init__(self, target: TorchTarget) -> None:
+        super().__init__()
+        self.inner = target.module
+        self._target = target
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.inner(self._target.normalize(x))
+        return out
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before any training when ``--save`` cannot be written (its folder cannot be made)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise fail(
+            f"cannot write --save {path}: {e.strerror or e}.", "choose a writable --save path"
+        ) from None
+    if path.is_dir():
+        raise fail(f"--save {path} is a folder.", "give a file name, e.g. --save hardened.pt")
+
+
+def _save_weights(target: TorchTarget, path: Path) -> Path:
+    module = target.module
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        if isinstance(module, torch.jit.ScriptModule):
+            torch.jit.save(module, str(tmp))
+        else:
+            torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp)
+        tmp.replace(path)
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e}. Choose a writable --save path.") from e
+    return path
+
+
+def _evaluate(
+    target: Target,
+    test: Dataset,
+    attack: str,
+    eps: float,
+    norm: str,
+    n_samples: int,
+    seed: int,
+    params: dict[str, object],
+    reliability: bool,
+) -> EvasionAssessment:
+    return evaluate_evasion(
+        target,
+        test,
+        attack=attack,
+        eps=[eps],
+        norm=norm,  # type: ignore[arg-type]  # checked against _NORMS
+        n_samples=n_samples,
+        seed=seed,
+        params=params,
+        reliability=reliability,
+    )
+
+
+def _adversarial_training(
+    target: Target,
+    train: Dataset,
+    test: Dataset,
+    *,
+    algorithm: str,
+    eps: float,
+    norm: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    steps: int,
+    beta: float,
+    attack: str,
+    params: dict[str, object],
+    n_samples: int,
+    seed: int,
+    save: Path | None,
+    metadata: dict[str, Any],
+    reliability: bool,
+) -> Report:
+    from mlarmor.defenses import AdversarialTrainer
+
+    if not isinstance(target, TorchTarget):
+        raise fail(
+            "adversarial training needs a PyTorch model (file.py:factory with --weights, or TorchScript).",
+            "for scikit-learn, ONNX or HTTP models use --method feature-squeezing",
+        )
+    trainer = AdversarialTrainer(
+        algorithm,  # type: ignore[arg-type]  # checked against _ALGORITHMS
+        eps=eps,
+        norm=norm,  # type: ignore[arg-type]
+        steps=steps,
+        beta=beta,
+        seed=seed,
+    )
+    with status(f"evaluating the model before training ({attack}, ε = {eps:g})"):
+        before = _evaluate(target, test, attack, eps, norm, n_samples, seed, params, reliability)
+    model = _InputSpace(target)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise fail("the model has no trainable parameters.", "pass a model whose weights require gradients")
+    if optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(parameters, lr=lr)
+    else:
+        opt = torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=5e-4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    x_tr, y_tr = _arrays(train)
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{algorithm} ε={eps:g}", total=epochs, info="")
+
+        def on_epoch(record: Any) -> None:
+            progress.update(
+                task,
+                advance=1,
+                info=(
+                    f"loss {record.loss:.3f} clean {record.clean_accuracy:.1%} adv {record.adv_accuracy:.1%}"
+                ),
+            )
+
+        trainer.fit(
+            model,
+            opt,
+            (x_tr, y_tr),
+            epochs=epochs,
+            batch_size=batch_size,
+            bounds=train.bounds,
+            device=target.device,
+            scheduler=scheduler,
+            progress=on_epoch,
+        )
+    seconds = time.perf_counter() - start
+    model.eval()
+    with status(f"evaluating the hardened model ({attack}, ε = {eps:g})"):
+        after = _evaluate(target, test, attack, eps, norm, n_samples, seed, params, reliability)
+    saved = None if save is None else str(_save_weights(target, save))
+    defense = {
+        "method": "adversarial-training",
+        "algorithm": algorithm,
+        "params": {
+            "eps": eps,
+            "norm": norm,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "optimizer": optimizer,
+            "scheduler": "cosine",
+            "steps": steps,
+            "beta": beta if algorithm == "trades" else None,
+            "seed": seed,
+        },
+        "train_samples": train.n,
+        "train_seconds": round(seconds, 2),
+        "history": [
+            {
+                "epoch": r.epoch,
+                "loss": r.loss,
+                "clean_accuracy": r.clean_accuracy,
+                "adv_accuracy": r.adv_accuracy,
+                "seconds": r.seconds,
+            }
+            for r in trainer.history_
+        ],
+        "saved": saved,
+    }
+    return to_hardening_report(before, after, defense, metadata=metadata)
+
+
+def _feature_squeezing(
+    target: Target,
+    train: Dataset,
+    test: Dataset,
+    *,
+    attack: str,
+    eps: float,
+    norm: str,
+    params: dict[str, object],
+    n_samples: int,
+    seed: int,
+    false_alarm_rate: float,
+    save: Path | None,
+    metadata: dict[str, Any],
+    reliability: bool,
+) -> Report:
+    from mlarmor.defenses import FeatureSqueezing
+
+    x_fit, y_fit = _arrays(train)
+    with status(f"fitting the feature-squeezing detector on {train.n} clean samples"):
+        detector = FeatureSqueezing(false_alarm_rate=false_alarm_rate).fit(target, x_fit, y_fit)
+    with status(f"attacking {min(n_samples, test.n)} held-out samples with {attack} at ε = {eps:g}"):
+        assessment = _evaluate(target, test, attack, eps, norm, n_samples, seed, params, reliability)
+    result = assessment.results[0]
+    clean = test.subset(assessment.indices)
+    x_clean = np.array(clean.x, dtype=np.float32)
+    # Only successful attacks on samples that were classified correctly count as adversarial.
+    adversarial = np.asarray(result.success) & (np.asarray(result.y_pred_clean) == np.asarray(result.y))
+    with status("scoring clean and adversarial inputs"):
+        evaluation = detector.evaluate(x_clean, np.asarray(result.x_adv), adversarial=adversarial)
+        flagged = detector.detect(np.asarray(result.x_adv))
+    saved = None
+    if save is not None:
+        tmp = save.with_name(save.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(detector.to_dict(), indent=2) + "\n", encoding="utf-8")
+            tmp.replace(save)
+        except OSError as e:
+            raise InputError(f"cannot write {save}: {e.strerror or e}. Choose a writable --save path.") from e
+        saved = str(save)
+    report = to_report(assessment, metadata=metadata)
+    n = max(1, len(adversarial))
+    undetected = float(np.mean(adversarial & ~flagged)) * 100.0
+    caught = float(np.mean(adversarial & flagged)) * 100.0
+    severity = severity_for_loss(undetected)
+    finding = Finding(
+        id="evasion.detector",
+        family=Family.EVASION,
+        title=(
+            f"Feature squeezing flags {evaluation.detection_rate:.1%} of successful {attack} examples at "
+            f"{evaluation.false_alarm_rate:.1%} false alarms"
+        ),
+        severity=severity,
+        description=(
+            f"Fitted on {train.n} clean samples (threshold at a {false_alarm_rate:.0%} false-alarm "
+            f"rate), the detector was scored on {n} held-out samples and their {attack} adversarial "
+            f"examples (ε={eps:g}). Adversarial examples it misses cost {undetected:.1f} accuracy "
+            f"points (it catches {caught:.1f}). "
+            "Severity thresholds on the points missed: ≥ 50 critical, ≥ 25 high, ≥ 10 medium, > 0 low. An "
+            "attacker who knows the squeezers can adapt to them: treat the detector as a tripwire, not as "
+            "robustness."
+        ),
+        impact=min(1.0, undetected / 100.0),
+        evidence={
+            "detection_rate": evaluation.detection_rate,
+            "false_alarm_rate": evaluation.false_alarm_rate,
+            "auc": evaluation.auc,
+            "threshold": evaluation.threshold,
+            "points_missed": round(undetected, 2),
+        },
+        atlas=["AML.T0043"],
+        owasp=["ML01"],
+        mitigations=[
+            "Combine the detector with adversarial training (mlarmor harden --method adversarial-training).",
+            "Log and rate-limit flagged inputs at the serving gateway.",
+        ],
+    )
+    defense = {
+        "method": "feature-squeezing",
+        "params": detector.to_dict(),
+        "fit_samples": train.n,
+        "detection_rate": evaluation.detection_rate,
+        "false_alarm_rate": evaluation.false_alarm_rate,
+        "auc": evaluation.auc,
+        "threshold": evaluation.threshold,
+        "n_clean": evaluation.n_clean,
+        "n_adversarial": evaluation.n_adversarial,
+        "saved": saved,
+    }
+    return report.model_copy(
+        update={"kind": "harden", "defense": defense, "findings": [finding, *report.findings]}
+    )
+
+
+def _print_table(report: Report, out: Console) -> None:
+    defense = report.defense or {}
+    eps_key = next(iter(report.robust_accuracy or {"?": 0.0}))
+    out.print(
+        f"[bold]mlarmor harden[/] — {defense.get('method')} on {report.metadata.get('model')}",
+        highlight=False,
+    )
+    if defense.get("method") == "adversarial-training":
+        before, after = defense["before"], defense["after"]
+        out.print(
+            f"  {defense['algorithm']} for {defense['params']['epochs']} epochs on "
+            f"{defense['train_samples']} samples in {defense['train_seconds']:.1f} s",
+            highlight=False,
+        )
+        out.print(
+            f"  clean accuracy   {before['clean_accuracy']:.1%} → {after['clean_accuracy']:.1%}",
+            highlight=False,
+        )
+        out.print(
+            f"  robust accuracy  {before['robust_accuracy'][eps_key]:.1%} → "
+            f"{after['robust_accuracy'][eps_key]:.1%}  (ε = {eps_key}, {report.metadata.get('attack')})",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"  detection rate {defense['detection_rate']:.1%} on {defense['n_adversarial']} successful "
+            f"adversarial examples, false alarms {defense['false_alarm_rate']:.1%} on {defense['n_clean']} "
+            f"clean samples, AUC {defense['auc']:.3f}",
+            highlight=False,
+        )
+    if defense.get("saved"):
+        out.print(f"  saved to {defense['saved']}", highlight=False)
+    for finding in report.findings:
+        out.print(f"[bold]{finding.severity.label.upper()}[/] {finding.title}", highlight=False)
+
+
+@handles_errors
+def harden(
+    method: str = typer.Option(
+        ...,
+        "--method",
+        help="adversarial-training (PGD-AT or TRADES; PyTorch models) or feature-squeezing (an input "
+        "detector; any model with scores).",
+    ),
+    model: str = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="file.py:factory (with --weights) or TorchScript .pt; any model for a detector.",
+    ),
+    data: str = typer.Option(
+        ...,
+        "--data",
+        "-d",
+        help="Training data (for a detector: clean data the model was not trained on): x/y .npz, "
+        "'x.npy,y.npy', CSV/Parquet, demo:digits, demo:breast-cancer.",
+    ),
+    test: str | None = typer.Option(
+        None, "--test", help="Held-out data (same formats). Default: a stratified --test-fraction of --data."
+    ),
+    test_fraction: float = typer.Option(
+        0.3, "--test-fraction", help="Share of --data held out when no --test."
+    ),
+    weights: Path | None = typer.Option(None, "--weights", help="State dict for a file.py:factory model."),
+    label_column: str | None = typer.Option(
+        None, "--label-column", help="Label column of a CSV/Parquet table."
+    ),
+    bounds: tuple[float, float] | None = typer.Option(
+        None, "--bounds", help="Valid input range LOW HIGH. Default: the dataset's.", show_default=False
+    ),
+    classes: int | None = typer.Option(
+        None, "--classes", help="Number of classes, where it cannot be inferred."
+    ),
+    mean: list[float] | None = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel)."),
+    std: list[float] | None = typer.Option(None, "--std", help="Normalisation std (repeat per channel)."),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="Shape of one input, e.g. 1,8,8."),
+    eps: float = typer.Option(
+        ..., "--eps", help="Threat budget ε to train for and to evaluate at (input space)."
+    ),
+    norm: str = typer.Option("linf", "--norm", help="Threat-model norm: linf or l2."),
+    algorithm: str = typer.Option("trades", "--algorithm", help="Adversarial training: trades or pgd-at."),
+    epochs: int = typer.Option(100, "--epochs", help="Training epochs (cosine learning-rate schedule)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Training batch size."),
+    lr: float = typer.Option(2e-3, "--lr", help="Learning rate."),
+    optimizer: str = typer.Option(
+        "adam", "--optimizer", help="adam, or sgd (momentum 0.9, weight decay 5e-4)."
+    ),
+    steps: int = typer.Option(10, "--steps", help="Inner attack steps per training batch."),
+    beta: float = typer.Option(
+        6.0, "--beta", help="TRADES robustness weight (higher: more robust, less accurate)."
+    ),
+    attack: str | None = typer.Option(
+        None,
+        "--attack",
+        "-a",
+        help="Evaluation attack. Default: auto (white-box ensemble) for PyTorch models, square otherwise.",
+    ),
+    param: list[str] | None = typer.Option(
+        None, "--param", help="Evaluation attack parameter KEY=VALUE (repeatable), e.g. n_iter=100."
+    ),
+    n_samples: int = typer.Option(500, "--n-samples", help="Held-out samples to evaluate (seeded draw)."),
+    false_alarm_rate: float = typer.Option(
+        0.05, "--false-alarm-rate", help="Detector: share of clean inputs it may flag (sets its threshold)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the training and the evaluation."),
+    reliability_checks: bool = typer.Option(
+        True,
+        "--reliability-checks/--no-reliability-checks",
+        help="Add findings that flag a weak evaluation (see mlarmor evasion --help).",
+    ),
+    trust: bool = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe."),
+    save: Path | None = typer.Option(
+        None, "--save", help="Write the hardened weights (.pt state dict) or the fitted detector (.json)."
+    ),
+    output_format: str = typer.Option("table", "--format", "-f", help="Output: table, json or sarif."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    fail_on: str = typer.Option(
+        "high", "--fail-on", help="Exit 1 when a finding is at or above: low, medium, high, critical."
+    ),
+) -> None:
+    """Harden a model against evasion and measure the gain on held-out data.
+
+    **adversarial-training** trains a PyTorch model in place on adversarial examples (TRADES by
+    default, or PGD-AT) at --eps, then reports clean and robust accuracy before and after under
+    --attack (the auto ensemble by default) and writes the weights with --save.
+
+    **feature-squeezing** fits an input detector on clean data (its threshold flags
+    --false-alarm-rate of them), attacks held-out samples, and reports the share of successful
+    adversarial examples it catches and its false alarms; --save writes it as JSON.
+
+    The model file is scanned before it is loaded (refused when unsafe, unless --trust).
+
+    Example: `mlarmor harden --method adversarial-training --model net.py:build --data demo:digits
+    --eps 0.2 --save hardened.pt`
+
+    Example: `mlarmor harden --method feature-squeezing --model clf.joblib --data demo:breast-cancer
+    --eps 0.05`
+
+    Exit codes: 0 findings below --fail-on, 1 at or above it, 2 usage or runtime error.
+    """
+    if method not in _METHODS:
+        raise fail(f"unknown --method {method!r}.", f"use one of: {', '.join(_METHODS)}")
+    if algorithm not in _ALGORITHMS:
+        raise fail(f"unknown --algorithm {algorithm!r}.", f"use one of: {', '.join(_ALGORITHMS)}")
+    if optimizer not in _OPTIMIZERS:
+        raise fail(f"unknown --optimizer {optimizer!r}.", f"use one of: {', '.join(_OPTIMIZERS)}")
+    if output_format not in _FORMATS:
+        raise fail(f"unknown --format {output_format!r}.", f"use one of: {', '.join(_FORMATS)}")
+    if norm not in _NORMS:
+        raise fail(f"unknown --norm {norm!r}.", "use linf or l2")
+    if attack is not None and attack not in REGISTRY:
+        raise fail(f"unknown --attack {attack!r}.", f"use one of: {', '.join(available())}")
+    for name, value in (
+        ("--epochs", epochs),
+        ("--batch-size", batch_size),
+        ("--steps", steps),
+        ("--n-samples", n_samples),
+    ):
+        if value < 1:
+            raise fail(f"{name} must be at least 1, got {value}.")
+    if not eps > 0:
+        raise fail(f"--eps must be positive, got {eps}.", "e.g. --eps 0.2 for L∞ on inputs in [0, 1]")
+    if not lr > 0:
+        raise fail(f"--lr must be positive, got {lr}.")
+    threshold = parse_severity(fail_on)
+    shape = parse_shape(input_shape)
+    params = parse_params(param)
+    if save is not None:
+        _check_writable(save)
+
+    dataset = load_dataset(data, label_column=label_column, bounds=bounds)
+    train, held_out = _split(dataset, test, test_fraction, seed, label_column=label_column, bounds=bounds)
+    with status(f"scanning and loading {model}"), one_paragraph():
+        target = load_target(
+            model,
+            bounds=dataset.bounds,
+            weights=weights,
+            num_classes=classes,
+            trust=trust,
+            mean=mean or None,
+            std=std or None,
+            input_shape=shape or dataset.input_shape,
+        )
+    chosen = attack or ("auto" if "gradients" in target.capabilities else "square")
+    metadata = {
+        "fail_on": threshold.label,
+        "model": model,
+        "data": data,
+        "test": test if test is not None else f"{test_fraction:g} of --data",
+        "attack": chosen,
+        "bounds": list(dataset.bounds),
+    }
+    if method == "adversarial-training":
+        report = _adversarial_training(
+            target,
+            train,
+            held_out,
+            algorithm=algorithm,
+            eps=eps,
+            norm=norm,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            steps=steps,
+            beta=beta,
+            attack=chosen,
+            params=params,
+            n_samples=n_samples,
+            seed=seed,
+            save=save,
+            metadata=metadata,
+            reliability=reliability_checks,
+        )
+    else:
+        report = _feature_squeezing(
+            target,
+            train,
+            held_out,
+            attack=chosen,
+            eps=eps,
+            norm=norm,
+            params=params,
+            n_samples=n_samples,
+            seed=seed,
+            false_alarm_rate=false_alarm_rate,
+            save=save,
+            metadata=metadata,
+            reliability=reliability_checks,
+        )
+    if output_format == "json":
+        write_output(to_json(report), output)
+    elif output_format == "sarif":
+        write_output(to_sarif(report), output)
+    elif output is not None:
+        with output.open("w", encoding="utf-8") as fh:
+            _print_table(report, Console(file=fh, width=120, no_color=True))
+    else:
+        _print_table(report, console)
+    raise typer.Exit(
+        EXIT_FINDINGS if report.severity >= threshold and report.severity > Severity.NONE else EXIT_OK
+    )
