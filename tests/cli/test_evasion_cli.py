@@ -229,3 +229,22 @@ def test_transfer_from_a_surrogate_file(models: dict[str, Path]) -> None:
     assert result.exit_code == 2
     assert "surrogate" in result.output
     assert "gradients" in result.output
+
+
+def test_immutable_features_from_the_command_line(models: dict[str, Path], tmp_path: Path) -> None:
+    adv = tmp_path / "adv.npz"
+    result = _run(
+        "--model", str(models["sklearn"]), "--data", "demo:breast-cancer", "--attack", "square",
+        "--param", "n_queries=100", "--eps", "0.05", "--n-samples", "30", "--save-adv", str(adv),
+        "--immutable", "0", "--immutable", "mean texture", "--fail-on", "critical", "--no-reliability-checks",
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    saved = np.load(adv)
+    data = load_dataset("demo:breast-cancer")
+    x = data.x[saved["indices"]]
+    changed = saved["x_adv_0.05"] != x
+    assert changed.any()
+    assert not changed[:, :2].any()  # feature 0 and "mean texture" (feature 1) never move
+    bad = _run("--model", str(models["sklearn"]), "--data", "demo:breast-cancer", "--immutable", "no such")
+    assert bad.exit_code == 2
+    assert "no such" in bad.output

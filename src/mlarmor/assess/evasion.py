@@ -250,7 +250,8 @@ def evaluate_evasion(
     indices = _choose(dataset.n, n_samples, seed)
     x, y = dataset.x[indices], dataset.y[indices]
     start = time.perf_counter()
-    results = built(target, x, y, eps=list(levels))
+    # The dataset's immutable and integer features and feature ranges bind the attack too.
+    results = built(target, x, y, eps=list(levels), constraints=dataset if dataset.constrained else None)
     seconds = time.perf_counter() - start
     assessment = EvasionAssessment(
         attack=attack,

@@ -19,17 +19,22 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import ClassVar, Literal, NamedTuple, overload
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple, cast, overload
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
 from mlarmor.attacks import _checks
+from mlarmor.attacks._constraints import MaskedTarget, constrain, mutable_mask
 from mlarmor.attacks._geometry import Norm, clip_bounds, project
 from mlarmor.attacks.registry import REGISTRY
 from mlarmor.attacks.result import EvasionResult
+from mlarmor.errors import invalid_parameter
 from mlarmor.targets.base import Capability, Differentiable, Target
+
+if TYPE_CHECKING:
+    from mlarmor.data import Dataset
 
 __all__ = ["Attack", "Family", "FixedBudgetAttack", "Norm", "Perturbation"]
 
@@ -130,16 +135,34 @@ class FixedBudgetAttack(Attack):
 
     @overload
     def __call__(
-        self, target: Target, x: ArrayLike, y: ArrayLike, *, eps: float | None = None
+        self,
+        target: Target,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        eps: float | None = None,
+        constraints: Dataset | None = None,
     ) -> EvasionResult: ...
 
     @overload
     def __call__(
-        self, target: Target, x: ArrayLike, y: ArrayLike, *, eps: Sequence[float]
+        self,
+        target: Target,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        eps: Sequence[float],
+        constraints: Dataset | None = None,
     ) -> tuple[EvasionResult, ...]: ...
 
     def __call__(
-        self, target: Target, x: ArrayLike, y: ArrayLike, *, eps: float | Sequence[float] | None = None
+        self,
+        target: Target,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        eps: float | Sequence[float] | None = None,
+        constraints: Dataset | None = None,
     ) -> EvasionResult | tuple[EvasionResult, ...]:
         """Attack ``target`` on inputs ``x`` with true labels ``y``.
 
@@ -149,6 +172,11 @@ class FixedBudgetAttack(Attack):
             y: Integer labels ``(n,)`` in ``[0, target.num_classes)``.
             eps: Budget(s) overriding the constructor's ``eps``: a float gives one result, a
                 sequence gives one result per value, in the same order.
+            constraints: A :class:`~mlarmor.data.Dataset` whose immutable features, integer
+                features and feature ranges every result must respect (usually the dataset ``x``
+                comes from). Gradient attacks also search within them (no gradient step or random
+                start on immutable features); every attack's result is projected onto them (integer
+                features rounded within the budget) before success is measured.
 
         Returns:
             One :class:`EvasionResult`, or a tuple of them when ``eps`` is a sequence.
@@ -162,7 +190,9 @@ class FixedBudgetAttack(Attack):
         checked = _checks.check_capability(self, target)
         self._check_target(checked)
         xs, ys = _checks.check_data(owner, checked, x, y)
-        results = self._sweep(checked, xs, ys, values)
+        if constraints is not None:
+            _check_constraints(constraints, xs, owner)
+        results = self._sweep(checked, xs, ys, values, constraints)
         return results[0] if single else tuple(results)
 
     @abc.abstractmethod
@@ -184,7 +214,12 @@ class FixedBudgetAttack(Attack):
         """
 
     def _sweep(
-        self, target: Target, xs: np.ndarray, ys: np.ndarray, values: tuple[float, ...]
+        self,
+        target: Target,
+        xs: np.ndarray,
+        ys: np.ndarray,
+        values: tuple[float, ...],
+        constraints: Dataset | None = None,
     ) -> list[EvasionResult]:
         """Run every ε on every batch, smallest ε first; build one result per requested ε."""
         differentiable = isinstance(target, Differentiable) and "gradients" in target.capabilities
@@ -199,6 +234,12 @@ class FixedBudgetAttack(Attack):
             ys = ys.copy()
         generator = torch.Generator(device=device)
         generator.manual_seed(self.seed)
+        active = constraints if constraints is not None and constraints.constrained else None
+        search: Target = target
+        if active is not None and differentiable:
+            mask = mutable_mask(active, torch.empty(0, device=device))
+            if mask is not None:
+                search = MaskedTarget(cast(Differentiable, target), mask)
 
         pred_clean = np.empty(n, dtype=np.int64)
         adv = {e: np.empty_like(x32) for e in levels}
@@ -219,11 +260,13 @@ class FixedBudgetAttack(Attack):
             for e in levels:
                 todo = (~fooled).nonzero().squeeze(1)
                 if e > 0 and todo.numel() > 0:
-                    out = self._perturb(target, xb[todo], yb[todo], e, generator)
+                    out = self._perturb(search, xb[todo], yb[todo], e, generator)
                     with torch.no_grad():
                         x_try = clip_bounds(
                             project(out.x_adv.detach().to(xb.dtype), xb[todo], e, self.norm), bounds
                         )
+                        if active is not None:
+                            x_try = constrain(active, x_try, xb[todo], e, self.norm)
                     p_try = _predict(target, x_try, differentiable)
                     spent[todo] += 1
                     if out.queries is None:
@@ -264,6 +307,22 @@ class FixedBudgetAttack(Attack):
                 )
             )
         return results
+
+
+def _check_constraints(constraints: object, xs: np.ndarray, owner: str) -> None:
+    from mlarmor.data import Dataset
+
+    if not isinstance(constraints, Dataset):
+        raise invalid_parameter(
+            "constraints", owner, "a mlarmor.data.Dataset (its immutable/integer features)", constraints
+        )
+    if tuple(xs.shape[1:]) != constraints.input_shape:
+        raise invalid_parameter(
+            "constraints",
+            owner,
+            f"a dataset with inputs of shape {tuple(xs.shape[1:])} like x",
+            f"a dataset with input shape {constraints.input_shape}",
+        )
 
 
 def _predict(target: Target, x: torch.Tensor, differentiable: bool) -> torch.Tensor:

@@ -41,6 +41,11 @@ _NORMS = ("linf", "l2")
 _DEFAULT_EPS = {"linf": (0.03, 0.1), "l2": (0.5, 1.0)}
 
 
+def _features(items: list[str] | None) -> list[int | str]:
+    """``--immutable`` / ``--integer`` values: flat indices as ints, anything else as a column name."""
+    return [int(item) if item.strip().lstrip("-").isdigit() else item for item in items or []]
+
+
 def _default_eps(norm: str, bounds: tuple[float, float]) -> list[float]:
     width = bounds[1] - bounds[0]
     return [round(f * width, 10) for f in _DEFAULT_EPS[norm]]
@@ -102,6 +107,14 @@ def evasion(
     weights: Path | None = typer.Option(None, "--weights", help="State dict for a file.py:factory model."),
     label_column: str | None = typer.Option(
         None, "--label-column", help="Label column of a CSV/Parquet table."
+    ),
+    immutable: list[str] | None = typer.Option(
+        None,
+        "--immutable",
+        help="A feature the attacker cannot change (flat index or column name; repeatable).",
+    ),
+    integer: list[str] | None = typer.Option(
+        None, "--integer", help="A feature that must stay a whole number (index or column name; repeatable)."
     ),
     bounds: tuple[float, float] | None = typer.Option(
         None, "--bounds", help="Valid input range LOW HIGH. Default: the dataset's.", show_default=False
@@ -199,7 +212,13 @@ def evasion(
     shape = parse_shape(input_shape)
     extra = parse_params(param)
 
-    dataset = load_dataset(data, label_column=label_column, bounds=bounds)
+    dataset = load_dataset(
+        data,
+        label_column=label_column,
+        bounds=bounds,
+        immutable=_features(immutable),
+        integer=_features(integer),
+    )
     with status(f"scanning and loading {model}"), one_paragraph():
         target = load_target(
             model,

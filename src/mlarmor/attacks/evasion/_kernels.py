@@ -95,11 +95,22 @@ def random_l2(
 
 
 def random_init(
-    x: torch.Tensor, eps: float, norm: Norm, generator: torch.Generator, bounds: tuple[float, float]
+    x: torch.Tensor,
+    eps: float,
+    norm: Norm,
+    generator: torch.Generator,
+    bounds: tuple[float, float],
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """A random starting point in the ``norm`` ball of radius ``eps`` around ``x``, clipped to ``bounds``."""
+    """A random starting point in the ``norm`` ball of radius ``eps`` around ``x``, clipped to ``bounds``.
+
+    With ``mask`` (1 on features that may change, 0 on immutable ones, broadcasting over the batch)
+    immutable features start at their clean value.
+    """
     draw = random_linf if norm == "linf" else random_l2
     delta = draw(tuple(x.shape), eps, generator, dtype=x.dtype, device=x.device)
+    if mask is not None:
+        delta = delta * mask.to(delta.dtype)
     return clip_bounds(x + delta, bounds)
 
 

@@ -77,17 +77,25 @@ def dlr_targeted_loss(logits: torch.Tensor, y: torch.Tensor, t: torch.Tensor) ->
 
 
 def _sphere_start(
-    x: torch.Tensor, eps: float, norm: Norm, generator: torch.Generator, bounds: tuple[float, float]
+    x: torch.Tensor,
+    eps: float,
+    norm: Norm,
+    generator: torch.Generator,
+    bounds: tuple[float, float],
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """APGD's random start: a random point on the boundary of the ε-ball, clipped to bounds.
 
     L∞: uniform noise in [-1, 1] rescaled so that its largest coordinate is ``eps``; L2: a Gaussian
-    direction of length ``eps`` (as in the reference implementation).
+    direction of length ``eps`` (as in the reference implementation). With ``mask`` (0 on immutable
+    features) the noise lives on the mutable features only.
     """
     if norm == "linf":
         t = 2.0 * torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) - 1.0
     else:
         t = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    if mask is not None:
+        t = t * mask.to(t.dtype)
     scale = eps / lp_norms(t, norm).clamp_min(1e-12)
     return clip_bounds(x + t * per_sample(scale, t), bounds)
 
@@ -189,7 +197,11 @@ class APGD(FixedBudgetAttack):
                 x0 = x[pos]
                 aim = None if ranking is None or rank is None else ranking[pos, rank]
                 start = (
-                    _sphere_start(x0, eps, self.norm, generator, model.bounds) if self.random_start else x0
+                    _sphere_start(
+                        x0, eps, self.norm, generator, model.bounds, getattr(model, "mutable_mask", None)
+                    )
+                    if self.random_start
+                    else x0
                 )
                 self._run(model, x0, y[pos], aim, pos, start, eps, best)
         return Perturbation(best.x, best.queries)

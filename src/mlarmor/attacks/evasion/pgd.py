@@ -86,7 +86,10 @@ class PGD(FixedBudgetAttack):
             if pos.numel() == 0:
                 break
             x0 = x[pos]
-            start = random_init(x0, eps, self.norm, generator, target.bounds) if self.random_start else x0
+            mask = getattr(target, "mutable_mask", None)  # immutable features (see attacks._constraints)
+            start = (
+                random_init(x0, eps, self.norm, generator, target.bounds, mask) if self.random_start else x0
+            )
             self._ascend(model, x0, y[pos], pos, start, eps, step, best)
         return Perturbation(best.x, best.queries)
 
