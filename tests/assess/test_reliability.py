@@ -10,6 +10,7 @@ from mlarmor.assess import check_reliability, evaluate_evasion, to_report
 from mlarmor.data import Dataset, load_dataset
 from mlarmor.errors import InvalidParameterError
 from mlarmor.findings import Family, Severity
+from mlarmor.models import digits_mlp, fit_classifier
 from mlarmor.targets import SklearnTarget, TorchTarget
 
 
@@ -31,17 +32,8 @@ def digits() -> Dataset:
 
 
 def _train(digits: Dataset, *front: torch.nn.Module) -> torch.nn.Sequential:
-    x, y = digits.as_tensors()
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        *front, torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
-    )
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(120):
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        optimizer.step()
-    return net.eval()
+    net = torch.nn.Sequential(*front, *digits_mlp(hidden=32))
+    return fit_classifier(net, digits.x, digits.y, epochs=120, batch_size=None, lr=1e-2)
 
 
 @pytest.fixture(scope="module")

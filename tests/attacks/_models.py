@@ -1,7 +1,8 @@
 """A tiny Differentiable target over a torch module, and toy models trained on scikit-learn's digits.
 
 The attacks depend only on the Target/Differentiable protocols, so the tests carry their own small
-implementation instead of the real adapters. Nothing is downloaded: digits ships with scikit-learn.
+implementation instead of the real adapters. The toy models and their training loop come from
+:mod:`mlarmor.models`. Nothing is downloaded: digits ships with scikit-learn.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
+from mlarmor.models import digits_cnn, digits_mlp, fit_classifier
 from mlarmor.targets.base import Capability
 
 ALL_CAPABILITIES: frozenset[Capability] = frozenset({"gradients", "scores", "labels"})
@@ -151,44 +153,35 @@ def load_toy_digits(n_test: int = 400) -> Digits:
 
 
 def mlp() -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    """The toy MLP: the zoo's digits MLP with one hidden layer of 64 (initialised by ``train``)."""
+    return digits_mlp(hidden=64)
 
 
 def cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 32, 3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(32 * 4 * 4, 10),
-    )
+    """The toy CNN: the zoo's cheaper, stride-2 digits CNN (initialised by ``train``)."""
+    return digits_cnn(variant="strided")
 
 
 def train(module: nn.Module, digits: Digits, *, epochs: int = 20, seed: int = 0) -> nn.Module:
-    """Mini-batch Adam on the training split; a couple of seconds on a CPU."""
+    """Initialise ``module`` from ``seed``, then mini-batch Adam on the training split, on one thread.
+
+    The seed drives both the He (Kaiming) initialisation and the shuffling, through one generator, so
+    the toy models are the same from run to run; a couple of seconds on a CPU.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    for p in module.parameters():
+        if p.dim() > 1:
+            nn.init.kaiming_uniform_(p, nonlinearity="relu", generator=gen)
+        else:
+            nn.init.zeros_(p)
     threads = torch.get_num_threads()
-    with torch.random.fork_rng():
-        try:
-            torch.set_num_threads(1)
-            torch.manual_seed(seed)
-            for p in module.parameters():
-                if p.dim() > 1:
-                    nn.init.kaiming_uniform_(p, nonlinearity="relu")
-                else:
-                    nn.init.zeros_(p)
-            x = torch.from_numpy(digits.x_train)
-            y = torch.from_numpy(digits.y_train)
-            opt = torch.optim.Adam(module.parameters(), lr=1e-2)
-            module.train()
-            for _ in range(epochs):
-                for idx in torch.randperm(len(x)).split(128):
-                    opt.zero_grad()
-                    nn.functional.cross_entropy(module(x[idx]), y[idx]).backward()
-                    opt.step()
-        finally:
-            torch.set_num_threads(threads)
-    return module.eval()
+    torch.set_num_threads(1)
+    try:
+        return fit_classifier(
+            module, digits.x_train, digits.y_train, epochs=epochs, batch_size=128, lr=1e-2, seed=gen
+        )
+    finally:
+        torch.set_num_threads(threads)
 
 
 def accuracy(target: ToyTarget, x: np.ndarray, y: np.ndarray) -> float:

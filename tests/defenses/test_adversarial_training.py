@@ -10,23 +10,9 @@ from torch import nn
 from mlarmor.data import load_dataset
 from mlarmor.defenses import AdversarialTrainer, EpochRecord, harden_and_evaluate, robust_accuracy
 from mlarmor.errors import InvalidParameterError, NotFittedError
+from mlarmor.models import digits_cnn, fit_classifier
 
 EPS = 0.2
-
-
-def _cnn() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(32 * 4 * 4, 64),
-        nn.ReLU(),
-        nn.Linear(64, 10),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +29,7 @@ def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def standard_model(digits) -> nn.Module:
     x, y, _, _ = digits
-    model = _cnn()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    xt, yt = torch.tensor(x), torch.tensor(y)
-    gen = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(20):
-        order = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), 32):
-            rows = order[i : i + 32]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xt[rows]), yt[rows]).backward()
-            opt.step()
-    return model.eval()
+    return fit_classifier(digits_cnn(), x, y, epochs=20, batch_size=32, lr=1e-3, seed=0)
 
 
 def _pgd20(model: nn.Module, x: np.ndarray, y: np.ndarray):
@@ -68,7 +42,7 @@ def test_pgd_at_raises_robust_accuracy(digits, standard_model) -> None:
     assert before.clean_accuracy > 0.95
     assert before.robust_accuracy < 0.10
 
-    model = _cnn()
+    model = digits_cnn()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     records: list[EpochRecord] = []
     trainer = AdversarialTrainer("pgd-at", eps=EPS, steps=7, seed=0)
@@ -85,10 +59,13 @@ def test_pgd_at_raises_robust_accuracy(digits, standard_model) -> None:
 
 def test_trades_via_dataloader_improves_robustness(digits) -> None:
     x, y, x_te, y_te = digits
-    model = _cnn()
+    model = digits_cnn()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=64, shuffle=True
+        torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)),
+        batch_size=64,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
     )
     result = harden_and_evaluate(
         model,
@@ -144,7 +121,7 @@ def test_perturb_batch_is_deterministic_under_seed(digits, standard_model) -> No
 
 def test_loss_for_a_custom_loop(digits) -> None:
     x, y, _, _ = digits
-    model = _cnn()
+    model = digits_cnn()
     trainer = AdversarialTrainer("trades", eps=EPS, steps=2)
     loss = trainer.loss(model, torch.tensor(x[:16]), torch.tensor(y[:16]))
     loss.backward()
@@ -194,7 +171,7 @@ def test_parameter_validation(params, message) -> None:
 
 def test_fit_validation(digits) -> None:
     x, y, _, _ = digits
-    model = _cnn()
+    model = digits_cnn()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     trainer = AdversarialTrainer(eps=0.1, steps=1)
     with pytest.raises(InvalidParameterError, match="'epochs' parameter"):

@@ -12,6 +12,8 @@ from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from mlarmor.models import digits_mlp, fit_classifier
+
 DIGITS_MEAN = 0.3
 DIGITS_STD = 0.4
 
@@ -29,13 +31,11 @@ def single_thread() -> Iterator[None]:
 
 
 class Net(torch.nn.Module):
-    """A small MLP on 1x8x8 digits images."""
+    """A small MLP on 1x8x8 digits images (the zoo's ``digits_mlp(hidden=32)``, as ``body``)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.body = torch.nn.Sequential(
-            torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
-        )
+        self.body = digits_mlp(hidden=32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -59,17 +59,9 @@ def cancer() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="session")
 def torch_net(digits: tuple[np.ndarray, np.ndarray]) -> Net:
     """An MLP trained on normalised digits ((x - DIGITS_MEAN) / DIGITS_STD), about 95% accurate."""
-    torch.manual_seed(0)
-    x, y = torch.from_numpy(digits[0]), torch.from_numpy(digits[1])
-    net = Net()
-    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    x, y = digits
     with single_thread():
-        for _ in range(150):
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(net((x - DIGITS_MEAN) / DIGITS_STD), y)
-            loss.backward()
-            opt.step()
-    return net.eval()
+        return fit_classifier(Net(), (x - DIGITS_MEAN) / DIGITS_STD, y, epochs=150, batch_size=None, lr=0.01)
 
 
 @pytest.fixture(scope="session")

@@ -31,25 +31,17 @@ def _top(result: FileResult) -> str:
 
 def _evasion_demo(seed: int = 0) -> list[tuple[float, float, float]]:
     """Train a small MLP on the digits demo set (seconds) and measure its robust accuracy."""
-    import torch
-
     from mlarmor.assess import evaluate_evasion
     from mlarmor.data import load_dataset
+    from mlarmor.models import digits_mlp, fit_classifier
     from mlarmor.targets import TorchTarget
 
     digits = load_dataset("demo:digits")
     train, test = digits.split(test_fraction=0.25, seed=seed)
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(
-        torch.nn.Flatten(), torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+    model = fit_classifier(
+        digits_mlp(hidden=128, seed=seed), train.x, train.y, epochs=150, batch_size=None, lr=1e-2
     )
-    x, y = torch.tensor(train.x), torch.tensor(train.y)  # the dataset arrays are read-only
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-    target = TorchTarget(model.eval(), bounds=digits.bounds, input_shape=digits.input_shape)
+    target = TorchTarget(model, bounds=digits.bounds, input_shape=digits.input_shape)
     assessment = evaluate_evasion(target, test, attack="auto", eps=(0.03, 0.1), n_samples=200, seed=seed)
     return [
         (eps, r.clean_accuracy, r.robust_accuracy)
