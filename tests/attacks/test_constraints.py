@@ -115,9 +115,7 @@ def test_constrain_rounds_integers_within_the_budget() -> None:
 
 
 def test_constrain_falls_back_to_the_clean_input_when_nothing_fits() -> None:
-    data = Dataset(
-        x=np.array([[2.0]], dtype=np.float32), y=np.array([0]), bounds=(0.0, 10.0), integer=(0,)
-    )
+    data = Dataset(x=np.array([[2.0]], dtype=np.float32), y=np.array([0]), bounds=(0.0, 10.0), integer=(0,))
     x = torch.tensor([[2.5]])  # an input that is not whole: no integer lies within 0.2 of it
     got = constrain(data, torch.tensor([[2.7]]), x, 0.2, "linf")
     torch.testing.assert_close(got, x)
