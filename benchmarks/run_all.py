@@ -32,6 +32,9 @@ def main() -> int:
     if args.quick:
         evasion.append("--quick")
     subprocess.run(evasion, check=True)
+    subprocess.run([py, str(HERE / "bench_squeeze.py")], check=True)
+    if not args.quick:  # trains three adversarial models: minutes
+        subprocess.run([py, str(HERE / "bench_harden.py"), "--cli"], check=True)
     return 0
 
 

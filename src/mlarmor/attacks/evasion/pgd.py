@@ -17,6 +17,9 @@ from mlarmor.targets.base import Capability, Differentiable, Target
 
 __all__ = ["PGD"]
 
+# Fooled rows are dropped from the batch once they are 1/_COMPACT_AT of it (see PGD._ascend).
+_COMPACT_AT = 4
+
 
 @register("pgd")
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -135,7 +138,7 @@ class PGD(FixedBudgetAttack):
                 riders += newly
                 y_check = torch.where(adv, pred, y_check)
                 moving.masked_fill_(per_sample(adv, moving), 0.0)
-                if 4 * riders >= pos.numel():
+                if _COMPACT_AT * riders >= pos.numel():
                     pinned = moving.flatten() == 0
                     best.freeze(pos[pinned], xc[pinned], evaluations=t + 1)
                     keep = ~pinned
