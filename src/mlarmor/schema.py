@@ -55,14 +55,14 @@ class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: str = SCHEMA_VERSION
-    kind: Literal["scan", "verify", "evasion", "harden"] = "scan"
+    kind: Literal["scan", "verify", "evasion", "harden", "privacy"] = "scan"
     tool: ToolInfo = Field(default_factory=ToolInfo)
     created_at: str = Field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     files: list[FileResult] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list, description="Findings not tied to one file.")
     errors: list[str] = Field(default_factory=list, description="Inputs that could not be processed.")
     metadata: dict[str, Any] = Field(default_factory=dict)
-    # Attack results (evasion now; the privacy audit reuses `attacks`). Absent for scans.
+    # Attack results: evasion (per-ε accuracy) and the privacy audit (per-attack metrics). Absent for scans.
     clean_accuracy: float | None = Field(default=None, description="Accuracy on the evaluated clean inputs.")
     robust_accuracy: dict[str, float] | None = Field(
         default=None, description="Accuracy under attack, keyed by the perturbation budget ε (as a string)."

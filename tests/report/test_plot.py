@@ -319,3 +319,104 @@ def test_robustness_curve_invalid_inputs_raise(kwargs: dict[str, object], match:
     }
     with pytest.raises(InvalidParameterError, match=match):
         robustness_curve_svg(**options)  # type: ignore[arg-type]
+
+
+# roc_curve_svg: imports are local so these tests stay an append-only addition to this module.
+
+
+def _roc(n_nonmembers: int, seed: int = 0) -> tuple[object, object]:
+    import numpy as np
+
+    from mlarmor.attacks.inference import roc_curve
+
+    rng = np.random.default_rng(seed)
+    scores = np.r_[rng.normal(1.0, 1.0, 300), rng.normal(0.0, 1.0, n_nonmembers)]
+    fpr, tpr, _ = roc_curve(scores, np.r_[np.ones(300, bool), np.zeros(n_nonmembers, bool)])
+    return fpr, tpr
+
+
+def test_roc_curve_svg_has_one_line_per_curve_and_the_diagonal() -> None:
+    from mlarmor.report import roc_curve_svg
+
+    svg = roc_curve_svg({"LiRA": _roc(1000), "loss <threshold>": _roc(1000, seed=1)})
+    root = parse(svg)
+    assert root.findtext(SVG + "title") == "Membership inference ROC"
+    assert len(polylines(root)) == 2
+    (diag,) = find_class(root, "path", "reference")
+    left, top, right, bottom = frame(root)
+    assert diag.get("d") == f"M{left:g},{bottom:g} L{right:g},{top:g}"  # (1e-3, 1e-3) to (1, 1)
+    (legend,) = find_class(root, "g", "legend")
+    assert [t.text for t in legend.iter(SVG + "text")] == ["LiRA", "loss <threshold>"]
+    assert root.findtext(f"{SVG}text[@class='x-label']") == "False positive rate"
+    assert root.findtext(f"{SVG}text[@class='y-label']") == "True positive rate"
+    assert roc_curve_svg({"a": _roc(1000)}, title="T") == roc_curve_svg({"a": _roc(1000)}, title="T")
+
+
+@pytest.mark.parametrize(
+    ("n_nonmembers", "first_tick"),
+    [(100, "1e-3"), (1000, "1e-3"), (3000, "1e-4"), (50_000, "1e-5"), (400_000, "1e-5")],
+)
+def test_roc_curve_svg_axes_reach_one_over_the_non_members(n_nonmembers: int, first_tick: str) -> None:
+    from mlarmor.report import roc_curve_svg
+
+    root = parse(roc_curve_svg({"a": _roc(n_nonmembers)}))
+    x_ticks, y_ticks = tick_labels(root, "middle"), tick_labels(root, "end")
+    assert x_ticks[0] == y_ticks[0] == first_tick
+    assert x_ticks[-1] == y_ticks[-1] == "1"
+
+
+def test_roc_curve_svg_maps_points_and_drops_zeros() -> None:
+    from mlarmor.report import roc_curve_svg
+
+    fpr, tpr = [0.0, 0.0, 0.01, 0.1, 1.0], [0.0, 0.1, 0.1, 0.5, 1.0]
+    root = parse(roc_curve_svg({"a": (fpr, tpr)}))  # type: ignore[dict-item]
+    left, top, right, bottom = frame(root)
+    ((p0, p1, p2),) = polylines(root)  # the two points at FPR 0 cannot be shown
+    assert p0 == pytest.approx((log(0.01, 1e-3, 1, left, right), log(0.1, 1e-3, 1, bottom, top)), abs=0.005)
+    assert p1 == pytest.approx((log(0.1, 1e-3, 1, left, right), log(0.5, 1e-3, 1, bottom, top)), abs=0.005)
+    assert p2 == (right, top)
+
+
+def test_roc_curve_svg_decimates_long_curves_keeping_the_shape() -> None:
+    import numpy as np
+
+    from mlarmor.report import roc_curve_svg
+    from mlarmor.report.plot import ROC_MAX_POINTS
+
+    # 200k points: a smooth curve with a vertical jump from TPR 0.2 to 0.8 at FPR 0.01.
+    fpr = np.r_[np.linspace(1e-5, 0.01, 100_000), np.full(1000, 0.01), np.linspace(0.01, 1.0, 99_000)]
+    tpr = np.r_[np.linspace(0.0, 0.2, 100_000), np.linspace(0.2, 0.8, 1000), np.linspace(0.8, 1.0, 99_000)]
+    root = parse(roc_curve_svg({"a": (fpr, tpr)}))
+    ((*points,),) = polylines(root)
+    assert len(points) <= ROC_MAX_POINTS + 10
+    left, top, right, bottom = frame(root)
+    assert points[-1] == (right, top)
+    xs = np.array([x for x, _ in points])
+    ys = np.array([y for _, y in points])
+    assert (np.diff(xs) >= 0).all()
+    assert np.diff(xs).max() < 3  # no gap wider than a couple of pixels
+    jump_x = log(0.01, 1e-5, 1, left, right)
+    near = np.abs(xs - jump_x) < 3  # a bin is about 2 px wide
+    assert ys[near].max() == pytest.approx(log(0.2, 1e-5, 1, bottom, top), abs=2.5)
+    assert ys[near].min() == pytest.approx(log(0.8, 1e-5, 1, bottom, top), abs=2.5)
+
+
+@pytest.mark.parametrize(
+    ("curves", "match"),
+    [
+        ({}, "non-empty mapping"),
+        ([([0.1], [0.2])], "non-empty mapping"),
+        ({"a": ([0.1, 0.2], [0.2])}, "equal, non-zero length"),
+        ({"a": ([], [])}, "equal, non-zero length"),
+        ({"a": ([[0.1]], [[0.2]])}, "1-D"),
+        ({"a": ([0.1, 1.2], [0.2, 0.3])}, r"rates in \[0, 1\]"),
+        ({"a": ([0.1, float("nan")], [0.2, 0.3])}, r"rates in \[0, 1\]"),
+        ({"a": ([0.1, 0.2],)}, "a pair"),
+        ({"a": (["x"], [0.1])}, "a pair"),
+    ],
+)
+def test_roc_curve_svg_invalid_inputs_raise(curves: object, match: str) -> None:
+    from mlarmor.report import roc_curve_svg
+
+    with pytest.raises(InvalidParameterError, match=match):
+        roc_curve_svg(curves)  # type: ignore[arg-type]

@@ -17,15 +17,19 @@ from mlarmor.assess.evasion import (
     to_hardening_report,
     to_report,
 )
+from mlarmor.assess.reference import ReferenceOutputs, membership_splits, train_reference_models
 from mlarmor.assess.reliability import check_reliability
 
 __all__ = [
     "EvasionAssessment",
+    "ReferenceOutputs",
     "check_reliability",
     "eps_key",
     "evaluate_evasion",
+    "membership_splits",
     "save_adversarial",
     "severity_for_loss",
     "to_hardening_report",
     "to_report",
+    "train_reference_models",
 ]

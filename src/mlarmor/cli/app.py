@@ -32,7 +32,7 @@ def _root(
 
 
 def _register() -> None:
-    from mlarmor.cli import demo, evasion, harden, integrity, scan
+    from mlarmor.cli import demo, evasion, harden, integrity, privacy, scan
 
     app.command("scan", no_args_is_help=True)(scan.scan)
     app.command("keygen", no_args_is_help=True)(integrity.keygen)
@@ -40,6 +40,7 @@ def _register() -> None:
     app.command("verify", no_args_is_help=True)(integrity.verify)
     app.command("evasion", no_args_is_help=True)(evasion.evasion)
     app.command("harden", no_args_is_help=True)(harden.harden)
+    app.command("privacy", no_args_is_help=True)(privacy.privacy)
     app.command("demo")(demo.demo)
 
 

@@ -20,9 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
+import numpy as np
+
 from mlarmor.errors import invalid_parameter
 
-__all__ = ["Series", "line_chart_svg", "robustness_curve_svg"]
+__all__ = ["Series", "line_chart_svg", "robustness_curve_svg", "roc_curve_svg"]
 
 # Okabe & Ito (2008), ordered so the first colours contrast most on white; yellow comes last.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -509,4 +511,98 @@ def robustness_curve_svg(
         width=640,
         height=400,
         x_marker=marker,
+    )
+
+
+# An ROC curve is decimated to at most about this many points before drawing.
+ROC_MAX_POINTS = 500
+
+
+def _roc_floor(curves: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """The low end of both ROC axes: 1e-3, or the decade below 1/n_nonmembers, down to 1e-5."""
+    positive = [f[f > 0].min() for f, _ in curves if (f > 0).any()]
+    if not positive:
+        return 1e-3
+    # The smallest positive FPR of a full ROC curve is one non-member: 1 / n_nonmembers.
+    decade = 10.0 ** math.floor(math.log10(min(positive)) + 1e-9)
+    return min(max(decade, 1e-5), 1e-3)
+
+
+def _decimate_log(fpr: np.ndarray, tpr: np.ndarray, lo: float, max_points: int) -> list[tuple[float, float]]:
+    """Thin a curve to about ``max_points``: the first and last point of each log-FPR bin.
+
+    Bins are ``2 / max_points`` of the log range wide (about a pixel), so every turn wider than a
+    bin is kept; points left of ``lo`` share the first bin, whose last point enters the plot.
+    """
+    if fpr.size <= max_points:
+        return list(zip(fpr.tolist(), tpr.tolist(), strict=True))
+    width = -math.log10(lo) / (max_points // 2)
+    bins = np.floor((np.log10(np.maximum(fpr, lo)) - math.log10(lo)) / width)
+    changes = bins[1:] != bins[:-1]
+    keep = np.r_[True, changes] | np.r_[changes, True]
+    return list(zip(fpr[keep].tolist(), tpr[keep].tolist(), strict=True))
+
+
+def roc_curve_svg(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    title: str = "Membership inference ROC",
+) -> str:
+    """Plot membership-inference ROC curves on log-log axes, where the low-FPR regime shows.
+
+    Both axes run from 1e-3 to 1, or from the decade below ``1 / n_nonmembers`` (read off the
+    smallest positive FPR of the curves) when that is lower, but not below 1e-5; the dashed
+    ``y = x`` diagonal is chance. Points with a zero FPR or TPR cannot be shown on log axes and
+    are left out. Curves longer than ``ROC_MAX_POINTS`` are thinned to about that many points,
+    keeping the first and last point of each log-FPR bin about a pixel wide, so the shape stays.
+
+    Args:
+        curves: Attack name to ``(fpr, tpr)``, e.g. the first two arrays of
+            :func:`mlarmor.attacks.inference.roc_curve`; one line each, with a legend when more
+            than one.
+        title: Chart title.
+
+    Returns:
+        The SVG document as text.
+
+    Raises:
+        InvalidParameterError: If ``curves`` is empty, or a curve's arrays are not 1-D, of equal
+            non-zero length, with values in ``[0, 1]``.
+    """
+    owner = "roc_curve_svg"
+    if not isinstance(curves, Mapping) or not curves:
+        raise invalid_parameter("curves", owner, "a non-empty mapping of name to (fpr, tpr)", curves)
+    checked = []
+    for label, curve in curves.items():
+        try:
+            fpr, tpr = (np.asarray(a, dtype=np.float64) for a in curve)
+        except (TypeError, ValueError) as e:
+            raise invalid_parameter(
+                "curves", owner, f"a pair (fpr, tpr) of arrays for {label!r}", curve
+            ) from e
+        if fpr.ndim != 1 or fpr.shape != tpr.shape or fpr.size == 0:
+            raise invalid_parameter(
+                "curves",
+                owner,
+                f"1-D fpr and tpr arrays of equal, non-zero length for {label!r}",
+                f"shapes {fpr.shape} and {tpr.shape}",
+            )
+        if not (((fpr >= 0) & (fpr <= 1)).all() and ((tpr >= 0) & (tpr <= 1)).all()):  # rejects NaN
+            raise invalid_parameter("curves", owner, f"rates in [0, 1] for {label!r}", curve)
+        checked.append((fpr, tpr))
+    lo = _roc_floor(checked)
+    series = [
+        Series(str(label), _decimate_log(fpr, tpr, lo, ROC_MAX_POINTS))
+        for label, (fpr, tpr) in zip(curves, checked, strict=True)
+    ]
+    return line_chart_svg(
+        series,
+        title=title,
+        x_label="False positive rate",
+        y_label="True positive rate",
+        x_log=True,
+        y_log=True,
+        x_range=(lo, 1.0),
+        y_range=(lo, 1.0),
+        diagonal=True,
     )

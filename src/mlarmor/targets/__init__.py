@@ -12,6 +12,7 @@ from mlarmor.targets.base import Capability, Differentiable, Target
 from mlarmor.targets.http import HttpTarget
 from mlarmor.targets.loading import load_target, scan_before_load
 from mlarmor.targets.onnx import OnnxTarget
+from mlarmor.targets.recipe import Recipe, SklearnRecipe, TorchRecipe, load_recipe, recipe_for
 from mlarmor.targets.sklearn import SklearnTarget
 from mlarmor.targets.torch import TorchTarget
 
@@ -20,10 +21,15 @@ __all__ = [
     "Differentiable",
     "HttpTarget",
     "OnnxTarget",
+    "Recipe",
+    "SklearnRecipe",
     "SklearnTarget",
     "Target",
+    "TorchRecipe",
     "TorchTarget",
+    "load_recipe",
     "load_target",
     "looks_like_probabilities",
+    "recipe_for",
     "scan_before_load",
 ]

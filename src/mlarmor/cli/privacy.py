@@ -1,0 +1,262 @@
+"""``mlarmor privacy``: a membership-inference audit of a model on its training and held-out data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mlarmor.assess.privacy import PrivacyAudit, audit_membership, to_privacy_report
+from mlarmor.attacks.inference.membership import MEMBERSHIP_ATTACKS
+from mlarmor.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    console,
+    err_console,
+    fail,
+    handles_errors,
+    one_paragraph,
+    parse_severity,
+    parse_shape,
+    status,
+    write_output,
+)
+from mlarmor.data import load_dataset
+from mlarmor.findings import Severity
+from mlarmor.report import to_json, to_sarif
+from mlarmor.schema import Report
+from mlarmor.targets import load_target
+
+__all__ = ["privacy"]
+
+_FORMATS = ("table", "json", "sarif")
+_ACCESS = ("scores", "labels")
+_ATTACK_HELP = f"Attack to run (repeatable): {', '.join(MEMBERSHIP_ATTACKS)}. Default: all that apply."
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlarmor" / "reference"
+
+
+def _print_table(report: Report, audit: PrivacyAudit, out: Console) -> None:
+    out.print(
+        f"[bold]mlarmor privacy[/] — {audit.target_name}: {audit.n_members} members, {audit.n_nonmembers} "
+        f"non-members, {audit.n_reference} reference models ({audit.cached_reference} cached), "
+        f"{audit.access}, {audit.seconds:.1f}s",
+        highlight=False,
+    )
+    out.print(
+        f"  target accuracy: {audit.target_accuracy[0]:.1%} on members, {audit.target_accuracy[1]:.1%} on "
+        "non-members",
+        highlight=False,
+    )
+    table = Table(show_edge=False)
+    for column in ("attack", "AUC", "bal. acc.", "TPR@0.1%FPR", "TPR@1%FPR", "ε ≥", "seconds"):
+        table.add_column(column, justify="right")
+    best = audit.best.name
+    for o in audit.outcomes:
+        m = o.metrics
+        table.add_row(
+            f"{o.name}{' *' if o.name == best else ''}",
+            f"{m.auc:.3f}",
+            f"{m.balanced_accuracy:.1%}",
+            f"{m.tpr_at_fpr.get('0.001', 0.0):.2%}",
+            f"{m.tpr_at_fpr.get('0.01', 0.0):.2%}",
+            f"{m.epsilon.epsilon:.2f}",
+            f"{o.seconds:.2f}",
+        )
+    out.print(table)
+    if audit.exposed:
+        shown = ", ".join(f"#{i}" for i, _ in audit.exposed[:10])
+        out.print(f"  most exposed members (by {best}): {shown}", highlight=False)
+    for finding in report.findings:
+        out.print(
+            f"[bold]{finding.severity.label.upper()}[/] {finding.title}  (* = strongest)", highlight=False
+        )
+        out.print(f"  ATLAS {', '.join(finding.atlas)} · OWASP {', '.join(finding.owasp)}", highlight=False)
+        for mitigation in finding.mitigations:
+            out.print(f"  - {mitigation}", highlight=False)
+
+
+@handles_errors
+def privacy(
+    model: str = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="TorchScript .pt, .onnx, .joblib/.pkl, file.py:factory (with --weights), or URL.",
+    ),
+    members: str = typer.Option(
+        ..., "--members", help="The model's training data: .npz, 'x.npy,y.npy', CSV/Parquet, or a demo set."
+    ),
+    nonmembers: str = typer.Option(
+        ..., "--nonmembers", help="Held-out data from the same population, never seen in training."
+    ),
+    recipe: str | None = typer.Option(
+        None,
+        "--recipe",
+        help="How to train a model like the target, for PyTorch: file.py:train "
+        "(train(x, y, seed) -> module). scikit-learn models are cloned automatically.",
+    ),
+    reference_models: int = typer.Option(
+        16, "--reference-models", help="Reference models (even: each example is in exactly half of them)."
+    ),
+    access: str = typer.Option("scores", "--access", help="What the attacker sees: scores or labels."),
+    attack: list[str] | None = typer.Option(
+        None,
+        "--attack",
+        "-a",
+        help=_ATTACK_HELP,
+    ),
+    weights: Path | None = typer.Option(None, "--weights", help="State dict for a file.py:factory model."),
+    label_column: str | None = typer.Option(
+        None, "--label-column", help="Label column of a CSV/Parquet table."
+    ),
+    bounds: tuple[float, float] | None = typer.Option(
+        None, "--bounds", help="Valid input range LOW HIGH. Default: the data's.", show_default=False
+    ),
+    classes: int | None = typer.Option(
+        None, "--classes", help="Number of classes, where it cannot be inferred."
+    ),
+    mean: list[float] | None = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel)."),
+    std: list[float] | None = typer.Option(None, "--std", help="Normalisation std (repeat per channel)."),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="Shape of one input, e.g. 1,8,8."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Processes training reference models (default: CPUs)."
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Cache of reference-model outputs (default ~/.cache/mlarmor/reference)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Train every reference model again."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the reference splits, their training and the attacks."
+    ),
+    delta: float = typer.Option(0.0, "--delta", help="δ of the empirical ε lower bound."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write the attacks' log-log ROC curves as an SVG file."
+    ),
+    trust: bool = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe."),
+    output_format: str = typer.Option("table", "--format", "-f", help="Output: table, json or sarif."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    fail_on: str = typer.Option(
+        "high", "--fail-on", help="Exit 1 when the finding is at or above: low, medium, high, critical."
+    ),
+) -> None:
+    """Audit how much a model reveals about who was in its training data (membership inference).
+
+    Reference models are trained with the target's recipe on random halves of members and
+    non-members together (each example in exactly half of them), in parallel and cached, so a
+    re-run reuses them. Every attack scores from the outputs computed once: loss, confidence,
+    entropy and modified-entropy thresholds, per-class thresholds, the shadow-model attack, LiRA
+    and RMIA (online and offline), and with --access labels the label-only boundary-distance attack.
+    The finding's severity comes from the strongest attack's TPR at low FPR and AUC.
+
+    Example: `mlarmor privacy --model clf.joblib --members train.npz --nonmembers heldout.npz`
+
+    Example: `mlarmor privacy --model net.py:build --weights net.pt --recipe train.py:train
+    --members train.npz --nonmembers test.npz --reference-models 16 --plot roc.svg -f json -o audit.json`
+
+    Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
+    """
+    if output_format not in _FORMATS:
+        raise fail(f"unknown --format {output_format!r}.", f"use one of: {', '.join(_FORMATS)}")
+    if access not in _ACCESS:
+        raise fail(f"unknown --access {access!r}.", "use scores or labels")
+    for name in attack or []:
+        if name not in MEMBERSHIP_ATTACKS:
+            raise fail(f"unknown --attack {name!r}.", f"use one of: {', '.join(MEMBERSHIP_ATTACKS)}")
+    if reference_models < 0 or reference_models % 2:
+        raise fail(
+            f"--reference-models must be an even number >= 0, got {reference_models}.",
+            "each example is in exactly half of the reference models: use e.g. 16",
+        )
+    if workers is not None and workers < 1:
+        raise fail(f"--workers must be at least 1, got {workers}.")
+    threshold = parse_severity(fail_on)
+    shape = parse_shape(input_shape)
+
+    member_data = load_dataset(members, label_column=label_column, bounds=bounds)
+    nonmember_data = load_dataset(nonmembers, label_column=label_column, bounds=bounds)
+    low = min(member_data.bounds[0], nonmember_data.bounds[0])
+    high = max(member_data.bounds[1], nonmember_data.bounds[1])
+    with status(f"scanning and loading {model}"), one_paragraph():
+        target = load_target(
+            model,
+            bounds=(low, high),
+            weights=weights,
+            num_classes=classes,
+            trust=trust,
+            mean=mean or None,
+            std=std or None,
+            input_shape=shape or member_data.input_shape,
+        )
+    from mlarmor.targets.recipe import load_recipe, recipe_for
+
+    built_recipe = None
+    if reference_models > 0 and access == "scores":
+        if recipe is not None:
+            built_recipe = load_recipe(recipe, num_classes=target.num_classes)
+        else:
+            built_recipe = recipe_for(target, num_classes=target.num_classes)
+    chosen = [MEMBERSHIP_ATTACKS[name] for name in attack] if attack else None
+    cache = None if no_cache else (cache_dir or _default_cache())
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("reference models", total=reference_models)
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        audit = audit_membership(
+            target,
+            member_data,
+            nonmember_data,
+            recipe=built_recipe,
+            n_reference=reference_models if access == "scores" else 0,
+            access=access,  # type: ignore[arg-type]  # checked against _ACCESS
+            attacks=chosen,
+            seed=seed,
+            workers=workers,
+            cache_dir=cache,
+            progress=on_progress,
+            delta=delta,
+        )
+    if plot is not None:
+        from mlarmor.attacks.inference.metrics import roc_curve
+        from mlarmor.report import roc_curve_svg
+
+        curves = {}
+        for o in audit.outcomes:
+            rows = ~(o.scores != o.scores)  # label-only scores only part of the pool
+            fpr, tpr, _ = roc_curve(o.scores[rows], audit.is_member[rows])
+            curves[o.name] = (fpr, tpr)
+        write_output(roc_curve_svg(curves), plot, option="--plot")
+        err_console.print(f"ROC curves written to {plot}", highlight=False)
+    report = to_privacy_report(
+        audit,
+        metadata={"fail_on": threshold.label, "model": model, "members": members, "nonmembers": nonmembers},
+    )
+    if output_format == "json":
+        write_output(to_json(report), output)
+    elif output_format == "sarif":
+        write_output(to_sarif(report), output)
+    elif output is not None:
+        with output.open("w", encoding="utf-8") as fh:
+            _print_table(report, audit, Console(file=fh, width=120, no_color=True))
+    else:
+        _print_table(report, audit, console)
+    raise typer.Exit(
+        EXIT_FINDINGS if report.severity >= threshold and report.severity > Severity.NONE else EXIT_OK
+    )
