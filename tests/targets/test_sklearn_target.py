@@ -140,3 +140,43 @@ def test_wrong_inputs(digits_lr: LogisticRegression) -> None:
         target.predict(np.zeros((2, 30)))
     with pytest.raises(InvalidParameterError, match="numeric"):
         target.predict_proba(np.zeros((2, 64), dtype=object))
+
+
+@pytest.mark.parametrize("kind", ["mlp-relu", "mlp-tanh-pipeline", "logistic", "binary-mlp", "forest"])
+def test_sklearn_logits_match_the_probabilities(kind: str) -> None:
+    import warnings
+
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mlarmor.data import load_dataset
+    from mlarmor.targets.sklearn import has_logits, sklearn_logits
+
+    data = load_dataset("demo:breast-cancer" if kind == "binary-mlp" else "demo:digits")
+    x, y = data.x.reshape(len(data.x), -1)[:300], data.y[:300]
+    model = {
+        "mlp-relu": MLPClassifier((16,), max_iter=60, random_state=0),
+        "mlp-tanh-pipeline": make_pipeline(
+            StandardScaler(), MLPClassifier((8,), activation="tanh", max_iter=60)
+        ),
+        "logistic": LogisticRegression(max_iter=300),
+        "binary-mlp": MLPClassifier((8,), max_iter=60, random_state=0),
+        "forest": RandomForestClassifier(n_estimators=5, random_state=0),
+    }[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x, y)
+    z = sklearn_logits(model, x)
+    if kind == "forest":
+        assert z is None
+        assert not has_logits(model)
+        return
+    assert has_logits(model)
+    assert z is not None
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(p, model.predict_proba(x), atol=1e-5)

@@ -285,7 +285,16 @@ def audit_membership(
 
 
 def _target_outputs(target: Target, x: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The target's logits when it exposes them (PyTorch), else its probabilities."""
+    """The target's logits where it has them (PyTorch, scikit-learn MLPs and linear models).
+
+    Other targets give their probabilities.
+    """
+    from mlarmor.targets.sklearn import SklearnTarget, sklearn_logits
+
+    if isinstance(target, SklearnTarget):
+        z = sklearn_logits(target.estimator, x.reshape(len(x), -1))
+        if z is not None and z.shape[1] == target.num_classes:
+            return z, True
     logits_fn = getattr(target, "logits", None)
     if (
         callable(logits_fn)

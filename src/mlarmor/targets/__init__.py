@@ -11,6 +11,7 @@ from mlarmor.targets._common import looks_like_probabilities
 from mlarmor.targets.base import Capability, Differentiable, Target
 from mlarmor.targets.http import HttpTarget
 from mlarmor.targets.loading import load_target, scan_before_load
+from mlarmor.targets.obfuscation import ObfuscatedTarget, obfuscate_scores
 from mlarmor.targets.onnx import OnnxTarget
 from mlarmor.targets.recipe import Recipe, SklearnRecipe, TorchRecipe, load_recipe, recipe_for
 from mlarmor.targets.sklearn import SklearnTarget
@@ -20,6 +21,7 @@ __all__ = [
     "Capability",
     "Differentiable",
     "HttpTarget",
+    "ObfuscatedTarget",
     "OnnxTarget",
     "Recipe",
     "SklearnRecipe",
@@ -30,6 +32,7 @@ __all__ = [
     "load_recipe",
     "load_target",
     "looks_like_probabilities",
+    "obfuscate_scores",
     "recipe_for",
     "scan_before_load",
 ]

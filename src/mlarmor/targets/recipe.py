@@ -45,6 +45,7 @@ import numpy as np
 
 from mlarmor.errors import InputError, InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets._common import looks_like_probabilities
+from mlarmor.targets.sklearn import has_logits, sklearn_logits
 
 __all__ = ["Recipe", "SklearnRecipe", "TorchRecipe", "load_recipe", "recipe_for"]
 
@@ -90,6 +91,9 @@ class Recipe(Protocol):
     def outputs(self, model: Any, x: np.ndarray) -> np.ndarray:
         """Outputs ``(n, num_classes)`` float32 of a model from :meth:`train` on ``x``."""
         ...
+
+
+_ABSENT_LOGIT = -1e4
 
 
 def _check_classes(num_classes: object, owner: str) -> int:
@@ -204,8 +208,12 @@ class SklearnRecipe:
 
     @property
     def logits(self) -> bool:
-        """``False``: outputs are probabilities."""
-        return False
+        """Whether outputs are logits: MLPs and linear models (see ``mlarmor.targets.sklearn.has_logits``).
+
+        Probabilities saturate at exactly 1.0 on confident predictions, which hides what membership
+        attacks read; other estimators give probabilities.
+        """
+        return has_logits(self._estimator)
 
     @property
     def num_classes(self) -> int:
@@ -222,7 +230,7 @@ class SklearnRecipe:
     def fingerprint(self) -> str:
         """Hex SHA-256 of the class path, hyper-parameters, ``num_classes`` and scikit-learn version."""
         text = (
-            f"mlarmor-sklearn-recipe\0{_canonical(self._estimator)}\0{self._num_classes}"
+            f"mlarmor-sklearn-recipe\0{_canonical(self._estimator)}\0{self._num_classes}\0logits={self.logits}"
             f"\0{_version('scikit-learn')}"
         )
         return hashlib.sha256(text.encode()).hexdigest()
@@ -254,6 +262,17 @@ class SklearnRecipe:
                 f"indices 0..{self._num_classes - 1} (num_classes={self._num_classes}). Encode the labels "
                 "as indices, or pass the right num_classes."
             )
+        if self.logits:
+            # A class the model never saw gets a logit far below the others (probability ~0).
+            out = np.full((rows.shape[0], self._num_classes), _ABSENT_LOGIT, dtype=np.float32)
+            for start in range(0, rows.shape[0], self._batch_size):
+                z = sklearn_logits(model, rows[start : start + self._batch_size])
+                if z is None or z.shape[1] != classes.size:
+                    raise UnsupportedModelError(
+                        f"{self._name}: cannot compute its logits ({type(model).__name__})."
+                    )
+                out[start : start + z.shape[0], classes] = z
+            return out
         out = np.zeros((rows.shape[0], self._num_classes), dtype=np.float32)
         for start in range(0, rows.shape[0], self._batch_size):
             proba = np.asarray(model.predict_proba(rows[start : start + self._batch_size]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -21,7 +21,7 @@ from mlarmor.targets._common import (
 )
 from mlarmor.targets.base import Capability
 
-__all__ = ["SklearnTarget"]
+__all__ = ["SklearnTarget", "has_logits", "sklearn_logits"]
 
 _OWNER = "SklearnTarget"
 
@@ -198,3 +198,71 @@ class SklearnTarget(AdapterBase):
             ) from e
         self._queries += int(flat.shape[0])
         return out
+
+
+_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": lambda a: a,
+    "relu": lambda a: np.maximum(a, 0.0),
+    "tanh": np.tanh,
+    "logistic": lambda a: 1.0 / (1.0 + np.exp(-a)),
+}
+
+
+_LINEAR = ("LogisticRegression", "LogisticRegressionCV", "SGDClassifier", "RidgeClassifier")
+
+
+def has_logits(estimator: Any) -> bool:
+    """Whether :func:`sklearn_logits` can compute this (fitted or unfitted) estimator's logits."""
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps:
+        estimator = steps[-1][1]
+    name = type(estimator).__name__
+    if name == "MLPClassifier":
+        return getattr(estimator, "activation", "") in _ACTIVATIONS
+    if name == "SGDClassifier":
+        return getattr(estimator, "loss", "") in ("log_loss", "modified_huber")
+    return name in _LINEAR
+
+
+def sklearn_logits(estimator: Any, x: np.ndarray) -> np.ndarray | None:
+    """The pre-softmax scores ``(n, C)`` float64 of a fitted scikit-learn classifier, where it has them.
+
+    Probabilities saturate: a model that is sure of itself returns ``p_y = 1.0`` exactly in float64,
+    which erases the differences membership attacks read. The logits do not. Supported:
+    ``MLPClassifier`` (its forward pass recomputed from ``coefs_`` and ``intercepts_`` up to the
+    output layer), linear classifiers with ``decision_function`` over several classes
+    (``LogisticRegression`` and friends; a binary decision ``d`` becomes ``[0, d]``), and a
+    ``Pipeline`` ending in either. Anything else returns ``None`` (use the probabilities).
+
+    Args:
+        estimator: A fitted classifier.
+        x: Rows ``(n, features)`` as the estimator takes them.
+    """
+    rows = np.asarray(x, dtype=np.float64)
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps:
+        for _, transform in steps[:-1]:
+            if transform is None or transform == "passthrough":
+                continue
+            rows = np.asarray(transform.transform(rows), dtype=np.float64)
+        estimator = steps[-1][1]
+    name = type(estimator).__name__
+    if name == "MLPClassifier" and hasattr(estimator, "coefs_"):
+        act = _ACTIVATIONS.get(getattr(estimator, "activation", ""))
+        if act is None:
+            return None
+        a = rows
+        last = len(estimator.coefs_) - 1
+        for i, (w, b) in enumerate(zip(estimator.coefs_, estimator.intercepts_, strict=True)):
+            a = a @ w + b
+            if i < last:
+                a = act(a)
+        if a.shape[1] == 1:  # binary: one logistic output unit
+            a = np.concatenate([np.zeros_like(a), a], axis=1)
+        return a
+    if has_logits(estimator) and hasattr(estimator, "decision_function"):
+        d = np.asarray(estimator.decision_function(rows), dtype=np.float64)
+        if d.ndim == 1:
+            d = np.stack([np.zeros_like(d), d], axis=1)
+        return d
+    return None
