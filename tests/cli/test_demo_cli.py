@@ -1,4 +1,4 @@
-"""``mlarmor demo`` end to end: every trojan flagged, no benign false alarm, no payload run, evasion shown."""
+"""``mlarmor demo`` end to end: trojans flagged, no false alarm, no payload run, evasion and privacy shown."""
 
 from __future__ import annotations
 
@@ -21,3 +21,5 @@ def test_demo_runs_clean(tmp_path: Path) -> None:
     assert caught == total
     assert int(total) >= 60
     assert "Robust accuracy" in result.output
+    assert "Privacy: membership inference" in result.output
+    assert "lira-online" in result.output

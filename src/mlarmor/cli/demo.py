@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -49,12 +50,40 @@ def _evasion_demo(seed: int = 0) -> list[tuple[float, float, float]]:
     ]
 
 
+def _privacy_demo(seed: int = 0) -> list[tuple[str, float, float]]:
+    """Train a scikit-learn MLP on half of digits and audit it with 4 reference models (seconds)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    from mlarmor.assess.privacy import audit_membership
+    from mlarmor.data import Dataset, load_dataset
+    from mlarmor.targets import SklearnTarget
+    from mlarmor.targets.recipe import recipe_for
+
+    digits = load_dataset("demo:digits")
+    x = digits.x.reshape(digits.n, -1)
+    order = np.random.default_rng(seed).permutation(digits.n)
+    inside, outside = order[: digits.n // 2], order[digits.n // 2 :]
+    members = Dataset(x=x[inside], y=digits.y[inside], bounds=digits.bounds, name="members")
+    nonmembers = Dataset(x=x[outside], y=digits.y[outside], bounds=digits.bounds, name="nonmembers")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier((128,), max_iter=300, random_state=seed).fit(members.x, members.y)
+        target = SklearnTarget(clf, bounds=digits.bounds, num_classes=10)
+        audit = audit_membership(
+            target, members, nonmembers, recipe=recipe_for(target, num_classes=10), n_reference=4, seed=seed
+        )
+    return [(o.name, o.metrics.auc, o.metrics.tpr_at_fpr["0.01"]) for o in audit.outcomes]
+
+
 @handles_errors
 def demo(
     out: Path = typer.Option(Path("mlarmor-demo"), "--out", help="Folder for the generated demo files."),
     keep: bool = typer.Option(True, "--keep/--clean", help="Keep the generated files for further scans."),
 ) -> None:
-    """Write benign and trojaned model files, scan them, and show the verdicts; then an evasion run.
+    """Write benign and trojaned model files, scan them, and show the verdicts; then evasion and privacy runs.
 
     Benign files are written by the real libraries (PyTorch, scikit-learn, joblib, NumPy, and Keras,
     ONNX, safetensors, GGUF when installed). Malicious files carry harmless payloads that would create
@@ -134,6 +163,22 @@ def demo(
         table.add_row(f"{eps:g}", f"{clean:.1%}", f"{robust:.1%}")
     console.print(table)
     console.print("Try: [bold]mlarmor evasion --model MODEL --data demo:digits --eps 0.05 --eps 0.1[/]")
+    with console.status(
+        "Privacy: training a digits MLP on half the data and auditing it (4 reference models)..."
+    ):
+        privacy_rows = _privacy_demo()
+    audit_table = Table(
+        title="Privacy: membership inference on a digits MLP (members: half the data)", header_style="bold"
+    )
+    for col in ("Attack", "AUC", "TPR at 1% FPR"):
+        audit_table.add_column(col, justify="right")
+    for name, auc, tpr in privacy_rows:
+        audit_table.add_row(name, f"{auc:.3f}", f"{tpr:.1%}")
+    console.print(audit_table)
+    console.print(
+        "Try: [bold]mlarmor privacy --model MODEL --members train.npz --nonmembers heldout.npz[/] "
+        "(16 reference models by default)"
+    )
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
     ok = caught == len(bad_results) and not false_alarms and not ran

@@ -37,6 +37,7 @@ import importlib.metadata
 import logging
 import re
 import types
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -238,12 +239,17 @@ class SklearnRecipe:
     def train(self, x: np.ndarray, y: np.ndarray, seed: int) -> Any:
         """Fit a clone of the estimator on ``x`` (flattened to rows) and ``y``, every random_state = seed."""
         from sklearn.base import clone
+        from sklearn.exceptions import ConvergenceWarning
 
         model = clone(self._estimator)
         seeds = {key: int(seed) for key in model.get_params(deep=True) if _is_seed(key)}
         if seeds:
             model.set_params(**seeds)
-        model.fit(_flat(x), np.asarray(y))
+        # A reference model repeats the target's training, warnings included: an iteration limit the
+        # target already hit would print once per reference model, from every worker.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(_flat(x), np.asarray(y))
         return model
 
     def outputs(self, model: Any, x: np.ndarray) -> np.ndarray:
