@@ -1,9 +1,11 @@
-"""``mlarmor harden``: adversarial training or an input detector, with the gain measured on held-out data."""
+"""``mlarmor harden``: adversarial or DP training, or an input detector, measured on held-out data."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +41,16 @@ from mlarmor.targets import Target, TorchTarget, load_target
 
 __all__ = ["harden"]
 
-_METHODS = ("adversarial-training", "feature-squeezing")
+_METHODS = ("adversarial-training", "feature-squeezing", "dp")
 _ALGORITHMS = ("trades", "pgd-at")
 _OPTIMIZERS = ("adam", "sgd")
 _FORMATS = ("table", "json", "sarif")
 _NORMS = ("linf", "l2")
+_ACCOUNTANTS = ("prv", "rdp", "gdp")
+_FACTORY_SPEC = re.compile(r"^.+\.py:[A-Za-z_][A-Za-z0-9_]*$", re.IGNORECASE)
+# Severity of a DP run from the ε it spent: ≤ 1 is a strong guarantee, ≤ 10 the usual range, beyond
+# that the formal bound says little.
+_DP_STRONG, _DP_WEAK = 1.0, 10.0
 
 
 def _split(
@@ -73,6 +80,20 @@ class _InputSpace(torch.nn.Module):
         return out
 
 
+def _epoch_bar() -> Progress:
+    """A transient per-epoch progress bar on stderr (silent when stderr is not a terminal)."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+        transient=True,
+    )
+
+
 def _check_writable(path: Path) -> None:
     """Fail before any training when ``--save`` cannot be written (its folder cannot be made)."""
     try:
@@ -97,6 +118,37 @@ def _save_weights(target: TorchTarget, path: Path) -> Path:
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}. Choose a writable --save path.") from e
     return path
+
+
+def _check_dp_options(
+    model: str, weights: Path | None, epsilon: float | None, delta: float, max_grad_norm: float
+) -> float:
+    """Check the options of --method dp; return the privacy budget ε."""
+    if epsilon is None:
+        raise fail(
+            "--method dp needs --epsilon, the privacy budget ε of the whole training run.",
+            "e.g. --epsilon 1 (a strong guarantee) or --epsilon 8 (common in practice)",
+        )
+    if not epsilon > 0:
+        raise fail(f"--epsilon must be positive, got {epsilon}.", "e.g. --epsilon 1")
+    if not 0.0 < delta < 1.0:
+        raise fail(f"--delta must be in (0, 1), got {delta}.", "e.g. --delta 1e-5, below 1/n")
+    if not max_grad_norm > 0:
+        raise fail(f"--max-grad-norm must be positive, got {max_grad_norm}.", "e.g. --max-grad-norm 1")
+    if weights is not None:
+        raise fail(
+            "--method dp trains the model from the factory's fresh weights and does not take --weights: "
+            "differential privacy only covers what the DP-SGD run saw, and weights trained before it "
+            "(possibly on the same private data) would void the guarantee.",
+            "drop --weights (to start from a public pre-training, call mlarmor.defenses.train_dp in Python)",
+        )
+    if not _FACTORY_SPEC.match(model):
+        raise fail(
+            f"--method dp needs --model file.py:factory (a model built by code, with fresh weights); got "
+            f"{model}.",
+            "e.g. --model net.py:build",
+        )
+    return epsilon
 
 
 def _evaluate(
@@ -173,16 +225,7 @@ def _adversarial_training(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     x_tr, y_tr = _arrays(train)
     start = time.perf_counter()
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not err_console.is_terminal,
-        transient=True,
-    ) as progress:
+    with _epoch_bar() as progress:
         task = progress.add_task(f"{algorithm} ε={eps:g}", total=epochs, info="")
 
         def on_epoch(record: Any) -> None:
@@ -336,6 +379,163 @@ def _feature_squeezing(
     )
 
 
+def _clean_accuracy(target: Target, test: Dataset) -> float:
+    x, y = _arrays(test)
+    return float(np.mean(np.asarray(target.predict(x)) == y))
+
+
+def _dp_finding(
+    spent: float, target_epsilon: float, delta: float, n: int, evidence: dict[str, Any]
+) -> Finding:
+    weak_delta = delta >= 1.0 / n
+    if spent > _DP_WEAK:
+        severity = Severity.MEDIUM
+    elif spent > _DP_STRONG or weak_delta:
+        severity = Severity.LOW
+    else:
+        severity = Severity.NONE
+    if weak_delta:
+        severity = max(severity, Severity.MEDIUM)
+    caveat = (
+        f" δ = {delta:g} is not below 1/n = {1.0 / n:.2g}: the guarantee then allows a few training records "
+        "to be revealed outright."
+        if weak_delta
+        else ""
+    )
+    mitigations = []
+    if severity > Severity.NONE:
+        mitigations = [
+            "Train again with a smaller --epsilon (1 or below is strong) and a --delta below 1/n.",
+            "Measure the leakage that remains: mlarmor privacy with a recipe that trains with DP too.",
+        ]
+    return Finding(
+        id="privacy.dp-training",
+        family=Family.INFERENCE,
+        title=f"Trained with differential privacy: ε = {spent:.2f} spent at δ = {delta:g}",
+        severity=severity,
+        description=(
+            f"DP-SGD trained the model from fresh weights on {n} examples with a budget of ε = "
+            f"{target_epsilon:g}; the accountant reports ε = {spent:.3f} at δ = {delta:g} for the whole run. "
+            "Whatever an attacker does with the model, its odds of telling whether one example was in the "
+            f"training data grow by a factor of at most e^ε (plus δ).{caveat} The guarantee covers the "
+            "training data through this run only: preprocessing statistics computed from the private data, "
+            "or the training-loss history, are not covered. Severity: ε ≤ 1 none, ≤ 10 low, above 10 medium; "
+            "δ ≥ 1/n at least medium. Confirm empirically with mlarmor privacy."
+        ),
+        impact=min(1.0, spent / (2 * _DP_WEAK)),
+        evidence=evidence,
+        atlas=["AML.T0024.000", "AML.T0024.001"],
+        owasp=["ML03", "ML04"],
+        mitigations=mitigations,
+    )
+
+
+def _dp_training(
+    target: Target,
+    train: Dataset,
+    test: Dataset,
+    *,
+    epsilon: float,
+    delta: float,
+    max_grad_norm: float,
+    accountant: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    seed: int,
+    save: Path | None,
+    metadata: dict[str, Any],
+) -> Report:
+    from mlarmor.defenses import dp_incompatibilities, train_dp
+
+    if not isinstance(target, TorchTarget) or isinstance(target.module, torch.jit.ScriptModule):
+        raise fail(
+            "DP training needs a PyTorch model built by Python code: --model file.py:factory.",
+            "for scikit-learn use mlarmor.defenses.DPMLPClassifier in Python",
+        )
+    model = _InputSpace(target)
+    problems = [p.removeprefix("inner.") for p in dp_incompatibilities(model)]
+    if problems:
+        raise fail(
+            f"the model has layers that DP-SGD cannot train: {'; '.join(problems)}.",
+            "build the model with GroupNorm or LayerNorm instead of BatchNorm in the factory (e.g. "
+            "nn.GroupNorm(1, C) after a Linear layer), so that the saved weights load into it",
+        )
+    if not any(p.requires_grad for p in model.parameters()):
+        raise fail("the model has no trainable parameters.", "pass a model whose weights require gradients")
+    if delta >= 1.0 / train.n:
+        err_console.print(
+            f"[yellow]warning:[/] --delta {delta:g} is not below 1/n = {1.0 / train.n:.2g} for {train.n} "
+            "training examples; use a smaller --delta (e.g. 1e-5 or below).",
+            highlight=False,
+        )
+    with status(f"measuring clean accuracy of the fresh model on {test.n} held-out samples"):
+        before = _clean_accuracy(target, test)
+    x_tr, y_tr = _arrays(train)
+    with _epoch_bar() as progress:
+        task = progress.add_task(f"DP-SGD ε={epsilon:g}", total=epochs, info="")
+
+        def on_epoch(record: Any) -> None:
+            progress.update(task, advance=1, info=f"loss {record.loss:.3f} train acc {record.accuracy:.1%}")
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"delta=.* is not below 1/n")  # reported above
+            result = train_dp(
+                model,
+                x_tr,
+                y_tr,
+                epsilon=epsilon,
+                delta=delta,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                max_grad_norm=max_grad_norm,
+                optimizer=optimizer,  # type: ignore[arg-type]  # checked against _OPTIMIZERS
+                accountant=accountant,  # type: ignore[arg-type]  # checked against _ACCOUNTANTS
+                seed=seed,
+                device=target.device,
+                progress=on_epoch,
+            )
+    with status(f"measuring clean accuracy of the trained model on {test.n} held-out samples"):
+        after = _clean_accuracy(target, test)
+    saved = None if save is None else str(_save_weights(target, save))
+    privacy = {
+        "target_epsilon": epsilon,
+        "epsilon_spent": result.epsilon,
+        "delta": delta,
+        "noise_multiplier": result.noise_multiplier,
+        "max_grad_norm": max_grad_norm,
+        "epochs": epochs,
+        "steps": result.steps,
+        "sample_rate": result.sample_rate,
+        "accountant": accountant,
+    }
+    defense = {
+        "method": "dp",
+        **privacy,
+        "params": {"batch_size": batch_size, "lr": lr, "optimizer": optimizer, "seed": seed},
+        "train_samples": train.n,
+        "train_seconds": round(result.seconds, 2),
+        # Computed on the private training batches: outside the DP guarantee, like any training log.
+        "history": [
+            {"epoch": r.epoch, "loss": r.loss, "accuracy": r.accuracy, "seconds": r.seconds}
+            for r in result.history
+        ],
+        "before": {"clean_accuracy": before},
+        "after": {"clean_accuracy": after},
+        "saved": saved,
+    }
+    finding = _dp_finding(result.epsilon, epsilon, delta, train.n, {**privacy, "train_samples": train.n})
+    return Report(
+        kind="harden",
+        clean_accuracy=after,
+        findings=[finding],
+        metadata={**metadata, "test_samples": test.n},
+        defense=defense,
+    )
+
+
 def _print_table(report: Report, out: Console) -> None:
     defense = report.defense or {}
     eps_key = next(iter(report.robust_accuracy or {"?": 0.0}))
@@ -359,6 +559,23 @@ def _print_table(report: Report, out: Console) -> None:
             f"{after['robust_accuracy'][eps_key]:.1%}  (ε = {eps_key}, {report.metadata.get('attack')})",
             highlight=False,
         )
+    elif defense.get("method") == "dp":
+        out.print(
+            f"  DP-SGD for {defense['epochs']} epochs on {defense['train_samples']} samples in "
+            f"{defense['train_seconds']:.1f} s ({defense['accountant']} accountant)",
+            highlight=False,
+        )
+        out.print(
+            f"  privacy          ε = {defense['epsilon_spent']:.3f} spent (target "
+            f"{defense['target_epsilon']:g}) at δ = {defense['delta']:g}; noise multiplier "
+            f"{defense['noise_multiplier']:.3f}, clipping norm {defense['max_grad_norm']:g}",
+            highlight=False,
+        )
+        out.print(
+            f"  clean accuracy   {defense['before']['clean_accuracy']:.1%} → "
+            f"{defense['after']['clean_accuracy']:.1%}",
+            highlight=False,
+        )
     else:
         out.print(
             f"  detection rate {defense['detection_rate']:.1%} on {defense['n_adversarial']} successful "
@@ -377,14 +594,15 @@ def harden(
     method: str = typer.Option(
         ...,
         "--method",
-        help="adversarial-training (PGD-AT or TRADES; PyTorch models) or feature-squeezing (an input "
-        "detector; any model with scores).",
+        help="adversarial-training (PGD-AT or TRADES; PyTorch models), feature-squeezing (an input "
+        "detector; any model with scores) or dp (differentially private training of a file.py:factory "
+        "model from fresh weights).",
     ),
     model: str = typer.Option(
         ...,
         "--model",
         "-m",
-        help="file.py:factory (with --weights) or TorchScript .pt; any model for a detector.",
+        help="file.py:factory (with --weights; without for dp) or TorchScript .pt; any model for a detector.",
     ),
     data: str = typer.Option(
         ...,
@@ -399,7 +617,11 @@ def harden(
     test_fraction: float = typer.Option(
         0.3, "--test-fraction", help="Share of --data held out when no --test."
     ),
-    weights: Path | None = typer.Option(None, "--weights", help="State dict for a file.py:factory model."),
+    weights: Path | None = typer.Option(
+        None,
+        "--weights",
+        help="State dict for a file.py:factory model (not with dp: it trains from scratch).",
+    ),
     label_column: str | None = typer.Option(
         None, "--label-column", help="Label column of a CSV/Parquet table."
     ),
@@ -412,12 +634,17 @@ def harden(
     mean: list[float] | None = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel)."),
     std: list[float] | None = typer.Option(None, "--std", help="Normalisation std (repeat per channel)."),
     input_shape: str | None = typer.Option(None, "--input-shape", help="Shape of one input, e.g. 1,8,8."),
-    eps: float = typer.Option(
-        ..., "--eps", help="Threat budget ε to train for and to evaluate at (input space)."
+    eps: float | None = typer.Option(
+        None,
+        "--eps",
+        help="Evasion budget ε to train for and to evaluate at (input space); required for "
+        "adversarial-training and feature-squeezing.",
     ),
     norm: str = typer.Option("linf", "--norm", help="Threat-model norm: linf or l2."),
     algorithm: str = typer.Option("trades", "--algorithm", help="Adversarial training: trades or pgd-at."),
-    epochs: int = typer.Option(100, "--epochs", help="Training epochs (cosine learning-rate schedule)."),
+    epochs: int = typer.Option(
+        100, "--epochs", help="Training epochs (adversarial training: cosine learning-rate schedule)."
+    ),
     batch_size: int = typer.Option(64, "--batch-size", help="Training batch size."),
     lr: float = typer.Option(2e-3, "--lr", help="Learning rate."),
     optimizer: str = typer.Option(
@@ -437,6 +664,16 @@ def harden(
         None, "--param", help="Evaluation attack parameter KEY=VALUE (repeatable), e.g. n_iter=100."
     ),
     n_samples: int = typer.Option(500, "--n-samples", help="Held-out samples to evaluate (seeded draw)."),
+    epsilon: float | None = typer.Option(
+        None,
+        "--epsilon",
+        help="dp: privacy budget ε of the whole training run (1 is strong, 8 common, above 10 weak).",
+    ),
+    delta: float = typer.Option(1e-5, "--delta", help="dp: δ of the guarantee; keep it below 1/n."),
+    max_grad_norm: float = typer.Option(
+        1.0, "--max-grad-norm", help="dp: per-example gradient clipping norm C."
+    ),
+    accountant: str = typer.Option("prv", "--accountant", help="dp: privacy accountant: prv, rdp or gdp."),
     false_alarm_rate: float = typer.Option(
         0.05, "--false-alarm-rate", help="Detector: share of clean inputs it may flag (sets its threshold)."
     ),
@@ -448,7 +685,9 @@ def harden(
     ),
     trust: bool = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe."),
     save: Path | None = typer.Option(
-        None, "--save", help="Write the hardened weights (.pt state dict) or the fitted detector (.json)."
+        None,
+        "--save",
+        help="Write the hardened or DP-trained weights (.pt state dict) or the fitted detector (.json).",
     ),
     output_format: str = typer.Option("table", "--format", "-f", help="Output: table, json or sarif."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
@@ -456,7 +695,7 @@ def harden(
         "high", "--fail-on", help="Exit 1 when a finding is at or above: low, medium, high, critical."
     ),
 ) -> None:
-    """Harden a model against evasion and measure the gain on held-out data.
+    """Harden a model against evasion or membership inference; measure the effect on held-out data.
 
     **adversarial-training** trains a PyTorch model in place on adversarial examples (TRADES by
     default, or PGD-AT) at --eps, then reports clean and robust accuracy before and after under
@@ -466,6 +705,11 @@ def harden(
     --false-alarm-rate of them), attacks held-out samples, and reports the share of successful
     adversarial examples it catches and its false alarms; --save writes it as JSON.
 
+    **dp** trains a file.py:factory model from its fresh weights with DP-SGD (Opacus), calibrating
+    the noise so that the whole run spends at most --epsilon at --delta, and reports the ε spent,
+    the noise multiplier and the clean accuracy before and after; --save writes the weights. DP must
+    cover all of the training, so --weights is refused. Check the effect with `mlarmor privacy`.
+
     The model file is scanned before it is loaded (refused when unsafe, unless --trust).
 
     Example: `mlarmor harden --method adversarial-training --model net.py:build --data demo:digits
@@ -473,6 +717,9 @@ def harden(
 
     Example: `mlarmor harden --method feature-squeezing --model clf.joblib --data demo:breast-cancer
     --eps 0.05`
+
+    Example: `mlarmor harden --method dp --model net.py:build --data demo:digits --epsilon 1
+    --epochs 10 --lr 0.01 --save private.pt`
 
     Exit codes: 0 findings below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
@@ -488,6 +735,8 @@ def harden(
         raise fail(f"unknown --norm {norm!r}.", "use linf or l2")
     if attack is not None and attack not in REGISTRY:
         raise fail(f"unknown --attack {attack!r}.", f"use one of: {', '.join(available())}")
+    if accountant not in _ACCOUNTANTS:
+        raise fail(f"unknown --accountant {accountant!r}.", f"use one of: {', '.join(_ACCOUNTANTS)}")
     for name, value in (
         ("--epochs", epochs),
         ("--batch-size", batch_size),
@@ -496,7 +745,15 @@ def harden(
     ):
         if value < 1:
             raise fail(f"{name} must be at least 1, got {value}.")
-    if not eps > 0:
+    # --epsilon is the privacy budget of dp; --eps the evasion budget of the other methods.
+    dp_epsilon = _check_dp_options(model, weights, epsilon, delta, max_grad_norm) if method == "dp" else 0.0
+    if method != "dp" and eps is None:
+        raise fail(
+            f"--method {method} needs --eps, the evasion budget to train for and evaluate at.",
+            "e.g. --eps 0.2 for L∞ on inputs in [0, 1]",
+        )
+    evasion_eps = 0.0 if eps is None else eps
+    if eps is not None and not eps > 0:
         raise fail(f"--eps must be positive, got {eps}.", "e.g. --eps 0.2 for L∞ on inputs in [0, 1]")
     if not lr > 0:
         raise fail(f"--lr must be positive, got {lr}.")
@@ -528,13 +785,31 @@ def harden(
         "attack": chosen,
         "bounds": list(dataset.bounds),
     }
-    if method == "adversarial-training":
+    if method == "dp":
+        del metadata["attack"]
+        report = _dp_training(
+            target,
+            train,
+            held_out,
+            epsilon=dp_epsilon,
+            delta=delta,
+            max_grad_norm=max_grad_norm,
+            accountant=accountant,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            seed=seed,
+            save=save,
+            metadata=metadata,
+        )
+    elif method == "adversarial-training":
         report = _adversarial_training(
             target,
             train,
             held_out,
             algorithm=algorithm,
-            eps=eps,
+            eps=evasion_eps,
             norm=norm,
             epochs=epochs,
             batch_size=batch_size,
@@ -556,7 +831,7 @@ def harden(
             train,
             held_out,
             attack=chosen,
-            eps=eps,
+            eps=evasion_eps,
             norm=norm,
             params=params,
             n_samples=n_samples,

@@ -309,6 +309,17 @@ def _check_logits(logits: torch.Tensor, largest_label: int, owner: str) -> None:
         )
 
 
+def check_device(device: str | torch.device, owner: str) -> torch.device:
+    """``device`` as a ``torch.device`` present on this machine, else a clear error naming ``owner``."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise invalid_parameter("device", owner, "a torch device such as 'cpu' or 'cuda'", device) from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise invalid_parameter("device", owner, "a device present on this machine ('cpu' here)", device)
+    return dev
+
+
 def fit_classifier(
     model: M,
     x: npt.ArrayLike,
@@ -369,12 +380,7 @@ def fit_classifier(
     lr = _check_float(lr, "lr", owner, positive=True)
     weight_decay = _check_float(weight_decay, "weight_decay", owner, positive=False)
     shuffle = _shuffle_generator(seed, owner)
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise invalid_parameter("device", owner, "a torch device such as 'cpu' or 'cuda'", device) from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise invalid_parameter("device", owner, "a device present on this machine ('cpu' here)", device)
+    dev = check_device(device, owner)
     xs, ys = _arrays(x, y, owner)
 
     model.to(dev)
