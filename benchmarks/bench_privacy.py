@@ -111,11 +111,60 @@ def art_attacks(
     return rows
 
 
+def dp_audit(members: Dataset, nonmembers: Dataset, args: argparse.Namespace) -> dict[str, float]:
+    """A DP-SGD MLP on the same members, audited the same way (its reference models are DP too)."""
+    from mlarmor.defenses import DPMLPClassifier
+
+    t0 = time.perf_counter()
+    clf = DPMLPClassifier(
+        (128,),
+        epsilon=args.dp_epsilon,
+        delta=1e-5,
+        input_range=(0.0, 1.0),
+        classes=range(10),
+        random_state=SEED,
+    ).fit(members.x, members.y)
+    train_seconds = time.perf_counter() - t0
+    target = SklearnTarget(clf, bounds=(0.0, 1.0), num_classes=10)
+    t0 = time.perf_counter()
+    audit = audit_membership(
+        target,
+        members,
+        nonmembers,
+        recipe=recipe_for(target, num_classes=10),
+        n_reference=args.reference,
+        workers=args.workers,
+    )
+    seconds = time.perf_counter() - t0
+    best = max(audit.outcomes, key=lambda o: o.metrics.auc)
+    print(
+        f"\n  DP-SGD MLP (epsilon target {args.dp_epsilon:g}, delta 1e-5): epsilon spent {clf.epsilon_:.3f}, "
+        f"accuracy {clf.score(members.x, members.y):.1%} members / "
+        f"{clf.score(nonmembers.x, nonmembers.y):.1%} "
+        f"non-members, trained in {train_seconds:.1f} s; audit with {args.reference} DP reference models "
+        f"{seconds:.1f} s"
+    )
+    for o in audit.outcomes:
+        print(f"    {o.name:<20} AUC {o.metrics.auc:.3f}  TPR@1%FPR {o.metrics.tpr_at_fpr['0.01']:.1%}")
+    return {
+        "epsilon_spent": float(clf.epsilon_),
+        "best_auc": float(best.metrics.auc),
+        "best_attack": best.name,  # type: ignore[dict-item]
+        "audit_seconds": seconds,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reference", type=int, default=16, help="reference models of the full audit")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes training them")
     ap.add_argument("--json", help="also write the results as JSON")
+    ap.add_argument(
+        "--dp-epsilon",
+        type=float,
+        default=1.0,
+        help="also audit a DP-SGD MLP (mlarmor DPMLPClassifier) trained at this epsilon (0: skip)",
+    )
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     from sklearn.exceptions import ConvergenceWarning
@@ -216,12 +265,19 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("RMIA (2 models) / LiRA online (16) at 1% FPR", f"{rmia_share:.0%}", ">= 80%", rmia_share >= 0.8),
     ]
+    dp = dp_audit(members, nonmembers, args) if args.dp_epsilon > 0 else None
+    if dp is not None:
+        checks.append(
+            (f"DP model (ε={args.dp_epsilon:g}): best attack AUC", f"{dp['best_auc']:.3f}", "<= 0.55", dp["best_auc"] <= 0.55)
+        )
+    print()
     for name, value, target_text, met in checks:
         print(f"  {name:<48} {value:>8}  (target {target_text}) {'met' if met else 'MISSED'}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(
                 {
+                    "dp": dp,
                     "rows": rows,
                     "art": art_rows,
                     "full_seconds": full_seconds,
