@@ -268,7 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     dp = dp_audit(members, nonmembers, args) if args.dp_epsilon > 0 else None
     if dp is not None:
         checks.append(
-            (f"DP model (ε={args.dp_epsilon:g}): best attack AUC", f"{dp['best_auc']:.3f}", "<= 0.55", dp["best_auc"] <= 0.55)
+            (
+                f"DP model (ε={args.dp_epsilon:g}): best attack AUC",
+                f"{dp['best_auc']:.3f}",
+                "<= 0.55",
+                dp["best_auc"] <= 0.55,
+            )
         )
     print()
     for name, value, target_text, met in checks:
