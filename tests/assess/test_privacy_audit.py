@@ -179,3 +179,26 @@ def test_threshold_attack_alone(split, target) -> None:
     members, nonmembers = split
     audit = audit_membership(target, members, nonmembers, n_reference=0, attacks=[ThresholdAttack("logit")])
     assert audit.best.name == "logit"
+
+
+def test_lira_query_augmentation_on_images(split, target) -> None:
+    members, nonmembers = split
+    images = [
+        Dataset(x=d.x.reshape(-1, 1, 8, 8), y=d.y, bounds=(0.0, 1.0), name=d.name)
+        for d in (members, nonmembers)
+    ]
+    image_target = SklearnTarget(target.estimator, bounds=(0.0, 1.0), num_classes=10, input_shape=(1, 8, 8))
+    kwargs = {
+        "recipe": recipe_for(image_target, num_classes=10),
+        "n_reference": 2,
+        "workers": 1,
+        "attacks": [LiRA()],
+    }
+    plain = audit_membership(image_target, *images, **kwargs)  # type: ignore[arg-type]
+    shifted = audit_membership(image_target, *images, augmentations=2, **kwargs)  # type: ignore[arg-type]
+    assert not np.array_equal(plain.outcomes[0].scores, shifted.outcomes[0].scores)
+    assert 0.0 <= shifted.outcomes[0].metrics.auc <= 1.0
+    with pytest.raises(InvalidParameterError, match="flat features"):
+        audit_membership(target, members, nonmembers, augmentations=2, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="augmentations"):
+        audit_membership(image_target, *images, augmentations=9, **kwargs)  # type: ignore[arg-type]

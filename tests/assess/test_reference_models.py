@@ -114,7 +114,7 @@ def test_pool_and_in_process_runs_agree(
     assert isinstance(pooled, ReferenceOutputs)
     assert pooled.outputs.shape == (4, N, 10)
     assert pooled.outputs.dtype == np.float32
-    assert pooled.logits is (kind == "torch")
+    assert pooled.logits is True  # torch models and scikit-learn MLPs both give logits
     assert pooled.cached == 0
     assert pooled.trained == 4
     np.testing.assert_array_equal(pooled.keep, membership_splits(N, 4, seed=5))
@@ -277,3 +277,21 @@ def test_parameters_are_checked(digits: tuple[np.ndarray, np.ndarray]) -> None:
     with pytest.raises(InvalidParameterError, match="cannot be sent to worker processes"):
         train_reference_models(local, x, y, n_models=2, workers=2)
     assert train_reference_models(local, x, y, n_models=2, workers=1).outputs.shape == (2, N, 2)
+
+
+def test_queries_are_evaluated_but_never_trained_on() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from mlarmor.assess.reference import train_reference_models
+    from mlarmor.data import load_dataset
+    from mlarmor.targets.recipe import SklearnRecipe
+
+    digits = load_dataset("demo:digits")
+    x, y = digits.x.reshape(len(digits.x), -1)[:200], digits.y[:200]
+    extra = np.clip(x[:30] + 0.05, 0.0, 1.0)
+    recipe = SklearnRecipe(LogisticRegression(max_iter=100), num_classes=10)
+    refs = train_reference_models(recipe, x, y, n_models=2, workers=1, queries=extra)
+    plain = train_reference_models(recipe, x, y, n_models=2, workers=1)
+    assert refs.outputs.shape == (2, 230, 10)
+    assert refs.keep.shape == (2, 200)
+    np.testing.assert_array_equal(refs.outputs[:, :200], plain.outputs)  # the models are the same

@@ -154,6 +154,7 @@ def audit_membership(
     label_only_samples: int = 200,
     delta: float = 0.0,
     n_exposed: int = 10,
+    augmentations: int = 0,
 ) -> PrivacyAudit:
     """Audit the target's membership leakage on ``members`` (its training data) and ``nonmembers``.
 
@@ -175,6 +176,9 @@ def audit_membership(
             and as many non-members.
         delta: δ of the ε lower bound.
         n_exposed: How many most-exposed members to report.
+        augmentations: LiRA's query augmentation: also query every model with this many shifted
+            copies of each image (one pixel in each direction, edges repeated; at most 8) and
+            average LiRA's per-query tests. Images only (two or more axes per example).
 
     Raises:
         InvalidParameterError: Members and non-members of different shapes, overlapping sets, too
@@ -202,6 +206,7 @@ def audit_membership(
     y = np.concatenate([members.y, nonmembers.y]).astype(np.int64, copy=False)
     is_member = np.r_[np.ones(members.n, bool), np.zeros(nonmembers.n, bool)]
     chosen = tuple(attacks) if attacks is not None else tuple(default_attacks(access, n_reference))
+    views = _shifted_views(x, augmentations)
 
     predicted = np.asarray(target.predict(x))
     target_accuracy = (
@@ -220,6 +225,8 @@ def audit_membership(
         outputs, logits = _target_outputs(target, x)
         reference = np.zeros((0, len(y), outputs.shape[1]), np.float32)
         keep = np.zeros((0, len(y)), bool)
+        target_views = reference_views = None
+        ref_logits = logits
         if n_reference > 0 and recipe is not None:
             from mlarmor.assess.reference import train_reference_models
 
@@ -232,14 +239,21 @@ def audit_membership(
                 workers=workers,
                 cache_dir=cache_dir,
                 progress=progress,
+                queries=None if views is None else views.reshape(-1, *x.shape[1:]),
             )
             reference, keep, cached, reference_seconds = refs.outputs, refs.keep, refs.cached, refs.seconds
-            if refs.logits != logits:  # mixed kinds (e.g. a PyTorch target, a scikit-learn recipe)
-                if logits:
-                    outputs = probabilities(outputs, logits=True)
-                else:
-                    reference = np.stack([probabilities(o, logits=True) for o in reference])
-                logits = False
+            ref_logits = refs.logits
+            if views is not None:
+                reference_views = reference[:, len(y) :].reshape(n_reference, len(views), len(y), -1)
+                reference = reference[:, : len(y)]
+                target_views = np.stack([_target_outputs(target, v)[0] for v in views])
+        if ref_logits != logits:  # mixed kinds (e.g. a PyTorch target, a scikit-learn recipe)
+            outputs = _to_probabilities(outputs, logits)
+            reference = _to_probabilities(reference, ref_logits)
+            if target_views is not None and reference_views is not None:
+                target_views = _to_probabilities(target_views, logits)
+                reference_views = _to_probabilities(reference_views, ref_logits)
+            logits = False
         evidence = MembershipEvidence(
             y=y,
             target=outputs,
@@ -247,6 +261,8 @@ def audit_membership(
             reference=reference,
             keep=keep,
             population=np.flatnonzero(~is_member),
+            target_views=target_views,
+            reference_views=reference_views,
         )
         for attack in score_based:
             t0 = time.perf_counter()
@@ -310,6 +326,34 @@ def _target_outputs(target: Target, x: np.ndarray) -> tuple[np.ndarray, bool]:
                 parts.append(logits_fn(chunk.to(target.device)).detach().cpu().numpy())  # type: ignore[attr-defined]
         return np.concatenate(parts).astype(np.float64), True
     return np.asarray(target.predict_proba(x), dtype=np.float64), False
+
+
+_SHIFTS = ((0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1))
+
+
+def _shifted_views(x: np.ndarray, count: int) -> np.ndarray | None:
+    """``count`` copies of the images ``x`` shifted by one pixel (edges repeated), ``(count, N, ...)``."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= len(_SHIFTS):
+        raise invalid_parameter("augmentations", _OWNER, f"an int in [0, {len(_SHIFTS)}]", count)
+    if count == 0:
+        return None
+    if x.ndim < 3:
+        raise InvalidParameterError(
+            f"Query augmentation shifts images, but the examples have shape {x.shape[1:]} (flat features). "
+            "Use augmentations=0 (--augment 0) for tabular data."
+        )
+    pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
+    padded = np.pad(x, pad, mode="edge")
+    h, w = x.shape[-2:]
+    return np.stack([padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _SHIFTS[:count]])
+
+
+def _to_probabilities(outputs: np.ndarray, logits: bool) -> np.ndarray:
+    """Outputs (any leading axes, classes last) as probabilities."""
+    if not logits:
+        return outputs
+    flat = outputs.reshape(-1, outputs.shape[-1])
+    return probabilities(flat, logits=True).reshape(outputs.shape)
 
 
 def _outcome(

@@ -169,6 +169,7 @@ def train_reference_models(
     workers: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    queries: np.ndarray | None = None,
 ) -> ReferenceOutputs:
     """Train ``n_models`` reference models on random halves of ``(x, y)`` and collect their outputs.
 
@@ -189,6 +190,9 @@ def train_reference_models(
         cache_dir: Folder holding each model's outputs as ``<key>.npz``; ``None`` caches nothing.
         progress: Called as ``progress(done, total)`` once before training (``done`` = models read
             from the cache) and after each model finishes.
+        queries: Extra inputs ``(E, ...)`` (e.g. augmented copies of ``x``) whose outputs are
+            computed too and appended after ``x``'s rows in ``outputs`` (``(M, N + E, C)``); models
+            never train on them.
 
     Returns:
         The :class:`ReferenceOutputs`.
@@ -208,6 +212,18 @@ def train_reference_models(
             f"TorchRecipe, load_recipe, recipe_for). Got a {type(recipe).__name__} instead."
         )
     xs, ys = _check_data(x, y)
+    if queries is None:
+        xq = xs
+    else:
+        extra = np.asarray(queries)
+        if extra.shape[1:] != xs.shape[1:]:
+            raise errors.invalid_parameter(
+                "queries",
+                _OWNER,
+                f"inputs of shape (E, {', '.join(map(str, xs.shape[1:]))}) like x",
+                extra.shape,
+            )
+        xq = np.concatenate([xs, extra.astype(xs.dtype, copy=False)])
     models = _check_models(n_models, _OWNER)
     seed = _check_int(seed, "seed", _OWNER, low=0)
     n_workers = (os.cpu_count() or 1) if workers is None else _check_int(workers, "workers", _OWNER, low=1)
@@ -222,10 +238,10 @@ def train_reference_models(
     paths: list[Path | None] = [None] * models
     if cache_dir is not None:
         folder = _cache_folder(cache_dir)
-        prefix = _key_prefix(recipe.fingerprint(), xs, ys)
+        prefix = _key_prefix(recipe.fingerprint(), xs, ys, xq)
         for m in range(models):
             path = paths[m] = folder / f"{_cache_key(prefix, keep[m], seeds[m])}.npz"
-            results[m] = _read_cached(path, len(xs), recipe.logits)
+            results[m] = _read_cached(path, len(xq), recipe.logits)
     cached = sum(r is not None for r in results)
     pending = [m for m in range(models) if results[m] is None]
     logger.info(
@@ -243,7 +259,7 @@ def train_reference_models(
 
     def accept(m: int, out: np.ndarray) -> None:
         nonlocal done
-        results[m] = _checked_outputs(out, m, len(xs), recipe.name)
+        results[m] = _checked_outputs(out, m, len(xq), recipe.name)
         path = paths[m]
         if path is not None:
             _write_cached(path, results[m], recipe.logits)  # type: ignore[arg-type]
@@ -253,9 +269,9 @@ def train_reference_models(
 
     jobs = [(m, keep[m], seeds[m]) for m in pending]
     if min(n_workers, len(jobs)) > 1:
-        _run_pool(recipe, xs, ys, jobs, min(n_workers, len(jobs)), accept)
+        _run_pool(recipe, xs, ys, xq, jobs, min(n_workers, len(jobs)), accept)
     elif jobs:
-        _run_here(recipe, xs, ys, jobs, accept)
+        _run_here(recipe, xs, ys, xq, jobs, accept)
     outputs = _stack(results, recipe.name)
     keep.setflags(write=False)
     outputs.setflags(write=False)
@@ -350,10 +366,11 @@ def _cache_folder(cache_dir: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def _key_prefix(fingerprint: str, x: np.ndarray, y: np.ndarray) -> str:
+def _key_prefix(fingerprint: str, x: np.ndarray, y: np.ndarray, evaluated: np.ndarray) -> str:
     """The part of every model's cache key shared by the call: format, recipe and data (hashed once)."""
     digest = hashlib.sha256(f"mlarmor-reference\0{_FORMAT}\0{fingerprint}\0".encode())
-    for arr in (x, y):
+    arrays = (x, y) if evaluated is x else (x, y, np.ascontiguousarray(evaluated))
+    for arr in arrays:
         digest.update(f"{arr.dtype.str}{arr.shape}\0".encode())
         digest.update(arr.data.cast("B"))
     return digest.hexdigest()
@@ -429,9 +446,11 @@ class _Failure:
     trace: str
 
 
-def _train_one(recipe: Recipe, x: np.ndarray, y: np.ndarray, keep: np.ndarray, seed: int) -> np.ndarray:
+def _train_one(
+    recipe: Recipe, x: np.ndarray, y: np.ndarray, evaluated: np.ndarray, keep: np.ndarray, seed: int
+) -> np.ndarray:
     model = recipe.train(x[keep], y[keep], seed)
-    return np.asarray(recipe.outputs(model, x), dtype=np.float32)
+    return np.asarray(recipe.outputs(model, evaluated), dtype=np.float32)
 
 
 def _recipe_error(failure: _Failure, name: str) -> MlarmorError:
@@ -475,29 +494,35 @@ def _one_thread() -> Iterator[None]:
 
 
 def _run_here(
-    recipe: Recipe, x: np.ndarray, y: np.ndarray, jobs: list[Job], accept: Callable[[int, np.ndarray], None]
+    recipe: Recipe,
+    x: np.ndarray,
+    y: np.ndarray,
+    evaluated: np.ndarray,
+    jobs: list[Job],
+    accept: Callable[[int, np.ndarray], None],
 ) -> None:
     with _one_thread():
         for m, keep, seed in jobs:
             try:
-                out = _train_one(recipe, x, y, keep, seed)
+                out = _train_one(recipe, x, y, evaluated, keep, seed)
             except (Exception, SystemExit) as e:  # user code can raise anything
                 raise _recipe_error(_as_failure(e, m, int(keep.sum())), recipe.name) from e
             accept(m, out)
 
 
-def _init_worker(recipe: Recipe, x: np.ndarray, y: np.ndarray) -> None:
+def _init_worker(recipe: Recipe, x: np.ndarray, y: np.ndarray, evaluated: np.ndarray) -> None:
     """Runs once per worker process: one thread each (the pool provides the parallelism)."""
     import torch
 
     torch.set_num_threads(1)
     limits = importlib.import_module("threadpoolctl").threadpool_limits(limits=1)
-    _WORKER.update(recipe=recipe, x=x, y=y, limits=limits)
+    _WORKER.update(recipe=recipe, x=x, y=y, evaluated=evaluated, limits=limits)
 
 
 def _worker_task(index: int, keep: np.ndarray, seed: int) -> tuple[int, np.ndarray | None, _Failure | None]:
     try:
-        return index, _train_one(_WORKER["recipe"], _WORKER["x"], _WORKER["y"], keep, seed), None
+        out = _train_one(_WORKER["recipe"], _WORKER["x"], _WORKER["y"], _WORKER["evaluated"], keep, seed)
+        return index, out, None
     except (Exception, SystemExit) as e:  # user code can raise anything; send it back as data
         return index, None, _as_failure(e, index, int(keep.sum()))
 
@@ -517,6 +542,7 @@ def _run_pool(
     recipe: Recipe,
     x: np.ndarray,
     y: np.ndarray,
+    evaluated: np.ndarray,
     jobs: list[Job],
     workers: int,
     accept: Callable[[int, np.ndarray], None],
@@ -529,7 +555,10 @@ def _run_pool(
             "Define its class at module level, or pass workers=1 to train in this process."
         ) from e
     executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=_context(), initializer=_init_worker, initargs=(recipe, x, y)
+        max_workers=workers,
+        mp_context=_context(),
+        initializer=_init_worker,
+        initargs=(recipe, x, y, evaluated),
     )
     finished = False
     try:

@@ -63,6 +63,9 @@ class MembershipEvidence:
         keep: ``(M, N)``: whether reference model ``m`` trained on example ``n``.
         population: Indices of the examples used as RMIA's population ``z`` (known non-members of
             the target; ``None`` for all examples).
+        target_views: The target's outputs on augmented copies of the examples ``(A, N, C)``
+            (LiRA's query augmentation), or ``None``.
+        reference_views: The reference models' outputs on the same copies ``(M, A, N, C)``.
     """
 
     y: np.ndarray
@@ -71,6 +74,8 @@ class MembershipEvidence:
     reference: np.ndarray
     keep: np.ndarray
     population: np.ndarray | None = None
+    target_views: np.ndarray | None = None
+    reference_views: np.ndarray | None = None
 
     @property
     def n_reference(self) -> int:
@@ -270,6 +275,8 @@ class LiRA(MembershipAttack):
     Attributes:
         online: Use the IN models too (needs at least one IN and one OUT model per example).
         global_variance: Pool the variance over examples; ``None`` chooses by the number of models.
+        augment: Use the augmented queries when the evidence has them (``audit_membership(...,
+            augmentations=k)``): one Gaussian test per query, averaged.
     """
 
     name: ClassVar[str] = "lira"
@@ -277,19 +284,34 @@ class LiRA(MembershipAttack):
 
     online: bool = True
     global_variance: bool | None = None
+    augment: bool = True
 
     @property
     def label(self) -> str:  # noqa: D102 - documented on the base class
         return f"lira-{'online' if self.online else 'offline'}"
 
     def _score(self, evidence: MembershipEvidence) -> np.ndarray:
-        phi_target = logit_confidence(evidence.target, evidence.y, logits=evidence.logits)
-        phi = np.stack([logit_confidence(o, evidence.y, logits=evidence.logits) for o in evidence.reference])
-        keep = evidence.keep
+        y, logits = evidence.y, evidence.logits
+        targets = [evidence.target]
+        references = [evidence.reference]
+        if self.augment and evidence.target_views is not None and evidence.reference_views is not None:
+            targets += list(evidence.target_views)
+            references += [evidence.reference_views[:, a] for a in range(evidence.reference_views.shape[1])]
+        scores = [
+            self._score_view(
+                logit_confidence(t, y, logits=logits),
+                np.stack([logit_confidence(o, y, logits=logits) for o in ref]),
+                evidence.keep,
+            )
+            for t, ref in zip(targets, references, strict=True)
+        ]
+        # The authors' code averages the per-query statistics, treating the queries as independent.
+        out: np.ndarray = np.mean(scores, axis=0)
+        return out
+
+    def _score_view(self, phi_target: np.ndarray, phi: np.ndarray, keep: np.ndarray) -> np.ndarray:
         pooled = (
-            evidence.n_reference < GLOBAL_VARIANCE_BELOW
-            if self.global_variance is None
-            else self.global_variance
+            phi.shape[0] < GLOBAL_VARIANCE_BELOW if self.global_variance is None else self.global_variance
         )
         out = _pooled(phi, ~keep)
         mu_out = np.nanmedian(out, axis=0)
