@@ -202,3 +202,57 @@ def test_lira_query_augmentation_on_images(split, target) -> None:
         audit_membership(target, members, nonmembers, augmentations=2, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(InvalidParameterError, match="augmentations"):
         audit_membership(image_target, *images, augmentations=9, **kwargs)  # type: ignore[arg-type]
+
+
+def test_cli_model_inversion(tmp_path: Path) -> None:
+    import torch
+
+    from mlarmor.models import digits_mlp, fit_classifier
+
+    digits = load_dataset("demo:digits")
+    order = np.random.default_rng(1).permutation(digits.n)
+    inside, outside = order[:600], order[600:1000]
+    model = fit_classifier(digits_mlp(seed=0), digits.x[inside], digits.y[inside], epochs=30, seed=0)
+    torch.jit.save(torch.jit.script(model), str(tmp_path / "mlp.pt"))
+    np.savez(tmp_path / "m.npz", x=digits.x[inside], y=digits.y[inside])
+    np.savez(tmp_path / "n.npz", x=digits.x[outside], y=digits.y[outside])
+    result = runner.invoke(
+        app,
+        ["privacy", "--model", str(tmp_path / "mlp.pt"), "--members", str(tmp_path / "m.npz"),
+         "--nonmembers", str(tmp_path / "n.npz"), "--reference-models", "0", "--invert",
+         "--invert-images", str(tmp_path / "inv.svg"), "-f", "json", "--fail-on", "critical"],
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    inversion = report["attacks"]["inversion"]
+    assert inversion["mean_similarity"] > inversion["baseline_similarity"]
+    finding = next(f for f in report["findings"] if f["id"] == "privacy.model-inversion")
+    assert finding["atlas"] == ["AML.T0024.001"]
+    assert (tmp_path / "inv.svg").read_text().startswith("<?xml")
+    # A model without gradients cannot be inverted: a clear error.
+    members = load_dataset(str(tmp_path / "m.npz"))
+    clf = MLPClassifier((16,), max_iter=50, random_state=0).fit(members.x.reshape(members.n, -1), members.y)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    refused = runner.invoke(
+        app,
+        ["privacy", "--model", str(tmp_path / "clf.joblib"), "--members", str(tmp_path / "m.npz"),
+         "--nonmembers", str(tmp_path / "n.npz"), "--reference-models", "0", "--invert"],
+    )  # fmt: skip
+    assert refused.exit_code == 2
+    assert "gradients" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("gain", "rate", "expected"),
+    [
+        (0.05, 1.0, "none"),
+        (0.15, 0.2, "low"),
+        (0.25, 0.6, "medium"),
+        (0.35, 0.9, "high"),
+        (0.35, 0.6, "medium"),
+    ],
+)
+def test_inversion_severity(gain: float, rate: float, expected: str) -> None:
+    from mlarmor.assess.privacy import inversion_severity
+
+    assert inversion_severity(gain, rate).label == expected

@@ -40,7 +40,15 @@ from mlarmor.schema import Report
 from mlarmor.targets import Target
 from mlarmor.targets.recipe import Recipe
 
-__all__ = ["AttackOutcome", "PrivacyAudit", "audit_membership", "privacy_severity", "to_privacy_report"]
+__all__ = [
+    "AttackOutcome",
+    "PrivacyAudit",
+    "audit_membership",
+    "inversion_finding",
+    "inversion_severity",
+    "privacy_severity",
+    "to_privacy_report",
+]
 
 Access = Literal["scores", "labels"]
 _OWNER = "audit_membership"
@@ -432,3 +440,58 @@ def to_privacy_report(audit: PrivacyAudit, *, metadata: Mapping[str, Any] | None
     }
     meta.update(metadata or {})
     return Report(kind="privacy", attacks=attacks, findings=[finding], metadata=meta)
+
+
+def inversion_severity(gain: float, identifiable_rate: float) -> Severity:
+    """Severity of a model inversion: how far above a neutral image, and how many classes are recognisable.
+
+    High when at least 80% of the classes are reconstructed closer to their own class mean than to
+    any other and the similarity gain over the neutral image is at least 0.3; medium at 50% and
+    0.2; low when the gain exceeds 0.1; none otherwise.
+    """
+    if identifiable_rate >= 0.8 and gain >= 0.3:
+        return Severity.HIGH
+    if identifiable_rate >= 0.5 and gain >= 0.2:
+        return Severity.MEDIUM
+    if gain > 0.1:
+        return Severity.LOW
+    return Severity.NONE
+
+
+def inversion_finding(result: Any, *, target_name: str) -> Finding:
+    """The ``privacy.model-inversion`` finding of an ``invert_classes`` result."""
+    gain, rate = float(result.similarity_gain), float(result.identifiable_rate)
+    severity = inversion_severity(gain, rate)
+    return Finding(
+        id="privacy.model-inversion",
+        family=Family.INFERENCE,
+        title=(
+            f"Model inversion reconstructs {rate:.0%} of the classes recognisably (similarity "
+            f"{result.mean_similarity:.2f} to the class means, {result.baseline_similarity:.2f} for a "
+            "neutral image)"
+        ),
+        severity=severity,
+        description=(
+            f"Gradient ascent on the inputs of {target_name} produced one representative per class. "
+            "Each is compared (cosine, after removing the overall mean) with the mean of the real members "
+            f"of its class; {rate:.0%} are closer to their own class mean than to any other. Severity: "
+            "≥ 80% recognisable with a similarity gain ≥ 0.3 over a neutral image high; ≥ 50% and ≥ 0.2 "
+            "medium; gain > 0.1 low."
+        ),
+        impact=min(1.0, max(0.0, gain)),
+        evidence={
+            "mean_similarity": float(result.mean_similarity),
+            "baseline_similarity": float(result.baseline_similarity),
+            "identifiable_rate": rate,
+            "classes": [int(c) for c in result.classes],
+        },
+        location=Location(path=target_name),
+        atlas=["AML.T0024.001"],
+        owasp=["ML03"],
+        mitigations=[
+            "Serve labels or rounded top-k scores instead of logits or full probability vectors.",
+            "Train with differential privacy (`mlarmor harden --method dp`) and re-run the inversion.",
+        ]
+        if severity > Severity.NONE
+        else [],
+    )

@@ -1,16 +1,19 @@
-"""``mlarmor privacy``: a membership-inference audit of a model on its training and held-out data."""
+"""``mlarmor privacy``: membership (and, per sensitive feature, attribute) inference on a model's data."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mlarmor.assess.privacy import PrivacyAudit, audit_membership, to_privacy_report
+from mlarmor.assess.privacy import PrivacyAudit, audit_membership, inversion_finding, to_privacy_report
+from mlarmor.attacks.inference.attribute import AttributeResult, attribute_finding, attribute_inference
 from mlarmor.attacks.inference.membership import MEMBERSHIP_ATTACKS
 from mlarmor.cli._common import (
     EXIT_FINDINGS,
@@ -38,12 +41,36 @@ _ACCESS = ("scores", "labels")
 _ATTACK_HELP = f"Attack to run (repeatable): {', '.join(MEMBERSHIP_ATTACKS)}. Default: all that apply."
 
 
+def _feature(item: str) -> int | str:
+    """A ``--sensitive`` value: a flat index as an int, anything else as a column name."""
+    return int(item) if item.strip().lstrip("-").isdigit() else item
+
+
 def _default_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "mlarmor" / "reference"
 
 
-def _print_table(report: Report, audit: PrivacyAudit, out: Console) -> None:
+def _print_attributes(attributes: Sequence[AttributeResult], out: Console) -> None:
+    table = Table(show_edge=False, title="attribute inference (with the model vs imputation without it)")
+    for column in ("feature", "kind", "metric", "attack", "baseline", "lift", "95% CI of lift"):
+        table.add_column(column, justify="right")
+    for r in attributes:
+        table.add_row(
+            r.feature,
+            r.kind,
+            "bal. acc." if r.metric == "balanced_accuracy" else "R²",
+            f"{r.attack_score:.3f}",
+            f"{r.baseline_score:.3f}",
+            f"{r.lift:+.3f}",
+            f"{r.lift_interval[0]:+.3f}, {r.lift_interval[1]:+.3f}",
+        )
+    out.print(table)
+
+
+def _print_table(
+    report: Report, audit: PrivacyAudit, out: Console, attributes: Sequence[AttributeResult] = ()
+) -> None:
     out.print(
         f"[bold]mlarmor privacy[/] — {audit.target_name}: {audit.n_members} members, {audit.n_nonmembers} "
         f"non-members, {audit.n_reference} reference models ({audit.cached_reference} cached), "
@@ -74,10 +101,11 @@ def _print_table(report: Report, audit: PrivacyAudit, out: Console) -> None:
     if audit.exposed:
         shown = ", ".join(f"#{i}" for i, _ in audit.exposed[:10])
         out.print(f"  most exposed members (by {best}): {shown}", highlight=False)
+    if attributes:
+        _print_attributes(attributes, out)
     for finding in report.findings:
-        out.print(
-            f"[bold]{finding.severity.label.upper()}[/] {finding.title}  (* = strongest)", highlight=False
-        )
+        note = "  (* = strongest)" if finding.id == "privacy.membership-inference" else ""
+        out.print(f"[bold]{finding.severity.label.upper()}[/] {finding.title}{note}", highlight=False)
         out.print(f"  ATLAS {', '.join(finding.atlas)} · OWASP {', '.join(finding.owasp)}", highlight=False)
         for mitigation in finding.mitigations:
             out.print(f"  - {mitigation}", highlight=False)
@@ -112,6 +140,21 @@ def privacy(
         "--attack",
         "-a",
         help=_ATTACK_HELP,
+    ),
+    augment: int = typer.Option(
+        0, "--augment", help="LiRA query augmentation: shifted copies of each image queried too (0-8)."
+    ),
+    invert: bool = typer.Option(
+        False, "--invert", help="Model inversion (PyTorch models): reconstruct one representative per class."
+    ),
+    invert_images: Path | None = typer.Option(
+        None, "--invert-images", help="With --invert: write the reconstructions as an SVG image grid."
+    ),
+    sensitive: list[str] | None = typer.Option(
+        None,
+        "--sensitive",
+        help="Sensitive feature (repeatable): a flat index or a column name. Runs attribute inference on "
+        "the members, learning from the non-members, with and without the model; reports the lift.",
     ),
     weights: Path | None = typer.Option(None, "--weights", help="State dict for a file.py:factory model."),
     label_column: str | None = typer.Option(
@@ -156,10 +199,18 @@ def privacy(
     and RMIA (online and offline), and with --access labels the label-only boundary-distance attack.
     The finding's severity comes from the strongest attack's TPR at low FPR and AUC.
 
+    With --sensitive FEATURE, an attacker who knows the members' other features and labels infers
+    FEATURE with the model's outputs (its output on the record and its confidence in the label under
+    each candidate value) and without them (imputation), both learned from the non-members; the lift
+    of the one over the other is what the model leaks, with one finding per feature.
+
     Example: `mlarmor privacy --model clf.joblib --members train.npz --nonmembers heldout.npz`
 
     Example: `mlarmor privacy --model net.py:build --weights net.pt --recipe train.py:train
     --members train.npz --nonmembers test.npz --reference-models 16 --plot roc.svg -f json -o audit.json`
+
+    Example: `mlarmor privacy --model clf.joblib --members train.csv --nonmembers heldout.csv
+    --label-column approved --sensitive age --sensitive 3`
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
@@ -204,6 +255,41 @@ def privacy(
         else:
             built_recipe = recipe_for(target, num_classes=target.num_classes)
     chosen = [MEMBERSHIP_ATTACKS[name] for name in attack] if attack else None
+    attributes: list[AttributeResult] = []
+    for item in sensitive or []:
+        # Before the membership audit, so that a wrong feature fails at once, not after it.
+        with status(f"attribute inference of {item}"):
+            result = attribute_inference(
+                target,
+                member_data,
+                _feature(item),
+                known=nonmember_data,
+                seed=seed,
+                access=access,  # type: ignore[arg-type]  # checked against _ACCESS
+            )
+        if all(r.index != result.index for r in attributes):
+            attributes.append(result)
+    inversion = None
+    if invert or invert_images is not None:
+        from mlarmor.attacks.inference.inversion import invert_classes
+
+        with status("model inversion: reconstructing one representative per class"):
+            inversion = invert_classes(target, seed=seed, reference=(member_data.x, member_data.y))  # type: ignore[arg-type]
+        if invert_images is not None:
+            from mlarmor.report import image_grid_svg
+
+            low, high = target.bounds
+            pictures = (np.asarray(inversion.images, dtype=np.float64) - low) / (high - low)
+            labels = [
+                f"class {c}: sim {s:.2f}"
+                for c, s in zip(inversion.classes, inversion.similarity, strict=True)
+            ]
+            write_output(
+                image_grid_svg(pictures, labels=labels, title=f"Model inversion of {target.name}"),
+                invert_images,
+                option="--invert-images",
+            )
+            err_console.print(f"reconstructions written to {invert_images}", highlight=False)
     cache = None if no_cache else (cache_dir or _default_cache())
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -232,6 +318,7 @@ def privacy(
             cache_dir=cache,
             progress=on_progress,
             delta=delta,
+            augmentations=augment,
         )
     if plot is not None:
         from mlarmor.attacks.inference.metrics import roc_curve
@@ -248,15 +335,36 @@ def privacy(
         audit,
         metadata={"fail_on": threshold.label, "model": model, "members": members, "nonmembers": nonmembers},
     )
+    if attributes:
+        report = report.model_copy(
+            update={
+                "attacks": {
+                    **(report.attacks or {}),
+                    **{f"attribute:{r.feature}": r.to_dict() for r in attributes},
+                },
+                "findings": [
+                    *report.findings,
+                    *(attribute_finding(r, target_name=audit.target_name) for r in attributes),
+                ],
+                "metadata": {**report.metadata, "sensitive": [r.feature for r in attributes]},
+            }
+        )
+    if inversion is not None:
+        report = report.model_copy(
+            update={
+                "attacks": {**(report.attacks or {}), "inversion": inversion.to_dict()},
+                "findings": [*report.findings, inversion_finding(inversion, target_name=audit.target_name)],
+            }
+        )
     if output_format == "json":
         write_output(to_json(report), output)
     elif output_format == "sarif":
         write_output(to_sarif(report), output)
     elif output is not None:
         with output.open("w", encoding="utf-8") as fh:
-            _print_table(report, audit, Console(file=fh, width=120, no_color=True))
+            _print_table(report, audit, Console(file=fh, width=120, no_color=True), attributes)
     else:
-        _print_table(report, audit, console)
+        _print_table(report, audit, console, attributes)
     raise typer.Exit(
         EXIT_FINDINGS if report.severity >= threshold and report.severity > Severity.NONE else EXIT_OK
     )

@@ -24,7 +24,7 @@ import numpy as np
 
 from mlarmor.errors import invalid_parameter
 
-__all__ = ["Series", "line_chart_svg", "robustness_curve_svg", "roc_curve_svg"]
+__all__ = ["Series", "image_grid_svg", "line_chart_svg", "robustness_curve_svg", "roc_curve_svg"]
 
 # Okabe & Ito (2008), ordered so the first colours contrast most on white; yellow comes last.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -606,3 +606,116 @@ def roc_curve_svg(
         y_range=(lo, 1.0),
         diagonal=True,
     )
+
+
+# Most tiles per row of an image grid (ten classes of digits fit on one row).
+GRID_COLUMNS = 10
+_GRID_GAP, _GRID_MARGIN, _GRID_LABEL, _GRID_TITLE = 8, 8, 18, 28
+
+
+def image_grid_svg(
+    images: np.ndarray,
+    *,
+    labels: Sequence[str] | None = None,
+    title: str = "",
+    cell: int = 64,
+) -> str:
+    """Render small images as a standalone SVG grid of pixel rectangles (no ``<image>``, no encoding).
+
+    Each image becomes a tile of ``cell`` pixels on its longer side, made of one ``<rect>`` per pixel
+    (grey for one channel, RGB for three), at most ``GRID_COLUMNS`` tiles per row, each with its
+    label underneath and as tooltip. Meant for small images such as model-inversion
+    reconstructions: the document grows with ``n * H * W``. Output is deterministic and all text is
+    XML-escaped.
+
+    Args:
+        images: Values in ``[0, 1]``, shape ``(n, H, W)`` or ``(n, C, H, W)`` with ``C`` 1 or 3. Scale
+            other ranges first, e.g. ``(x - low) / (high - low)``.
+        labels: One caption per image.
+        title: Title above the grid (and the document's ``<title>``).
+        cell: Size in pixels of the longer side of each tile, at least 8.
+
+    Returns:
+        The SVG document as text, starting with an XML declaration.
+
+    Raises:
+        InvalidParameterError: For a shape other than those above, values outside ``[0, 1]`` (or NaN),
+            a number of labels different from the number of images, or ``cell`` below 8.
+
+    Example:
+        >>> svg = image_grid_svg(np.eye(3)[None], labels=["identity"], cell=30)
+        >>> svg.count('width="1" height="1"')
+        9
+    """
+    owner = "image_grid_svg"
+    if isinstance(cell, bool) or not isinstance(cell, int) or cell < 8:
+        raise invalid_parameter("cell", owner, "an int >= 8", cell)
+    try:
+        arr = np.asarray(images, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise invalid_parameter("images", owner, "a numeric array", type(images).__name__) from e
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3) or 0 in arr.shape:
+        raise invalid_parameter(
+            "images",
+            owner,
+            "a non-empty array (n, H, W) or (n, C, H, W) with C = 1 or 3",
+            f"shape {arr.shape}",
+        )
+    if not ((arr >= 0) & (arr <= 1)).all():  # also rejects NaN
+        raise invalid_parameter(
+            "images",
+            owner,
+            "values in [0, 1] (scale them first)",
+            f"values in [{arr.min():g}, {arr.max():g}]",
+        )
+    n, channels, h, w = arr.shape
+    if labels is not None and (isinstance(labels, str) or len(labels) != n):
+        raise invalid_parameter("labels", owner, f"a sequence of {n} strings (one per image) or None", labels)
+    captions = [str(label) for label in labels] if labels is not None else None
+
+    scale = cell / max(h, w)
+    columns = min(n, GRID_COLUMNS)
+    rows = math.ceil(n / columns)
+    tile_h = cell + (_GRID_LABEL if captions is not None else 0)
+    top = _GRID_MARGIN + (_GRID_TITLE if title else 0)
+    grid_width = columns * cell + (columns - 1) * _GRID_GAP
+    # No font metrics here: a bold 15 px title takes at most about 9 px per character.
+    width = 2 * _GRID_MARGIN + max(grid_width, math.ceil(9 * len(title)))
+    left = (width - grid_width) / 2
+    height = top + rows * tile_h + (rows - 1) * _GRID_GAP + _GRID_MARGIN
+    levels = np.rint(arr * 255).astype(np.int64)
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="{_FONT}" font-size="12">',
+        f"<title>{_text(title)}</title>",
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
+    if title:
+        out.append(
+            f'<text class="title" x="{_n(width / 2)}" y="{_GRID_MARGIN + 16}" text-anchor="middle" '
+            f'font-size="15" font-weight="bold">{_text(title)}</text>'
+        )
+    for k in range(n):
+        x0 = left + (k % columns) * (cell + _GRID_GAP) + (cell - w * scale) / 2
+        y0 = top + (k // columns) * (tile_h + _GRID_GAP) + (cell - h * scale) / 2
+        tip = f"<title>{_text(captions[k])}</title>" if captions is not None else ""
+        out.append(
+            f'<g class="image" data-index="{k}" transform="translate({_n(x0)} {_n(y0)}) scale({_n(scale)})" '
+            f'shape-rendering="crispEdges">{tip}'
+        )
+        rgb = levels[k] if channels == 3 else np.repeat(levels[k], 3, axis=0)
+        for i in range(h):
+            for j in range(w):
+                r, g, b = rgb[:, i, j]
+                out.append(f'<rect x="{j}" y="{i}" width="1" height="1" fill="#{r:02x}{g:02x}{b:02x}"/>')
+        out.append("</g>")
+        if captions is not None:
+            cx = left + (k % columns) * (cell + _GRID_GAP) + cell / 2
+            cy = top + (k // columns) * (tile_h + _GRID_GAP) + cell + 14
+            caption = _text(captions[k])
+            out.append(f'<text class="label" x="{_n(cx)}" y="{_n(cy)}" text-anchor="middle">{caption}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
