@@ -12,7 +12,10 @@ PAGES = {"privacy.md": ["lira-online", "Membership inference"], "inversion.md": 
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))
-def test_examples_run(page: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_examples_run(
+    page: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # examples write their files (SVGs, saved models) where they run
     text = (DOCS / page).read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     assert blocks
