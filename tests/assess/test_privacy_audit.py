@@ -256,3 +256,31 @@ def test_inversion_severity(gain: float, rate: float, expected: str) -> None:
     from mlarmor.assess.privacy import inversion_severity
 
     assert inversion_severity(gain, rate).label == expected
+
+
+def test_obfuscation_lowers_what_the_audit_finds(split, target, tmp_path: Path) -> None:
+    members, nonmembers = split
+    recipe = recipe_for(target, num_classes=10)
+    plain = audit_membership(target, members, nonmembers, recipe=recipe, n_reference=4, workers=1)
+    from mlarmor.targets import ObfuscatedTarget
+
+    hidden = audit_membership(
+        ObfuscatedTarget(target, top_k=1), members, nonmembers, recipe=recipe, n_reference=4, workers=1
+    )
+    # Only the decision is left: no attack does better than the train/test accuracy gap allows.
+    assert hidden.best.metrics.auc < plain.best.metrics.auc
+    gap = 0.5 + 0.5 * (hidden.target_accuracy[0] - hidden.target_accuracy[1])
+    assert hidden.best.metrics.auc <= gap + 0.05
+    # The command line does the same with --top-k.
+    np.savez(tmp_path / "m.npz", x=members.x, y=members.y)
+    np.savez(tmp_path / "n.npz", x=nonmembers.x, y=nonmembers.y)
+    joblib.dump(target.estimator, tmp_path / "clf.joblib")
+    result = runner.invoke(
+        app,
+        ["privacy", "--model", str(tmp_path / "clf.joblib"), "--members", str(tmp_path / "m.npz"),
+         "--nonmembers", str(tmp_path / "n.npz"), "--reference-models", "2", "--workers", "1", "--no-cache",
+         "--top-k", "1", "-f", "json", "--fail-on", "critical"],
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["metadata"]["model"].endswith("clf.joblib")

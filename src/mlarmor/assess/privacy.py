@@ -37,7 +37,7 @@ from mlarmor.data import Dataset
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 from mlarmor.findings import Family, Finding, Location, Severity
 from mlarmor.schema import Report
-from mlarmor.targets import Target
+from mlarmor.targets import ObfuscatedTarget, Target, obfuscate_scores
 from mlarmor.targets.recipe import Recipe
 
 __all__ = [
@@ -261,7 +261,20 @@ def audit_membership(
             if target_views is not None and reference_views is not None:
                 target_views = _to_probabilities(target_views, logits)
                 reference_views = _to_probabilities(reference_views, ref_logits)
-            logits = False
+            logits = ref_logits = False
+        if isinstance(target, ObfuscatedTarget) and len(reference):
+            # The attacker knows what the endpoint returns and puts its reference models' outputs
+            # through the same obfuscation, so that both sides are compared like for like.
+            def mimic(a: np.ndarray) -> np.ndarray:
+                flat = _to_probabilities(a, ref_logits).reshape(-1, a.shape[-1])
+                return obfuscate_scores(flat, top_k=target.top_k, decimals=target.decimals).reshape(a.shape)
+
+            reference = mimic(reference)
+            if reference_views is not None:
+                reference_views = mimic(reference_views)
+            if target_views is not None:
+                target_views = _to_probabilities(target_views, logits)
+            ref_logits = logits = False
         evidence = MembershipEvidence(
             y=y,
             target=outputs,

@@ -141,6 +141,12 @@ def privacy(
         "-a",
         help=_ATTACK_HELP,
     ),
+    top_k: int | None = typer.Option(
+        None, "--top-k", help="Audit the model behind output obfuscation: only the K largest scores."
+    ),
+    decimals: int | None = typer.Option(
+        None, "--decimals", help="Audit the model behind output obfuscation: scores rounded to D decimals."
+    ),
     augment: int = typer.Option(
         0, "--augment", help="LiRA query augmentation: shifted copies of each image queried too (0-8)."
     ),
@@ -248,6 +254,14 @@ def privacy(
         )
     from mlarmor.targets.recipe import load_recipe, recipe_for
 
+    served = target
+    if top_k is not None or decimals is not None:
+        from mlarmor.targets import ObfuscatedTarget
+
+        # The recipe still trains plain reference models: the attacker models the training, and
+        # the wrapper is what the deployed endpoint returns.
+        served = ObfuscatedTarget(target, top_k=top_k, decimals=decimals)
+
     built_recipe = None
     if reference_models > 0 and access == "scores":
         if recipe is not None:
@@ -260,7 +274,7 @@ def privacy(
         # Before the membership audit, so that a wrong feature fails at once, not after it.
         with status(f"attribute inference of {item}"):
             result = attribute_inference(
-                target,
+                served,
                 member_data,
                 _feature(item),
                 known=nonmember_data,
@@ -306,7 +320,7 @@ def privacy(
             bar.update(task, completed=done, total=total)
 
         audit = audit_membership(
-            target,
+            served,
             member_data,
             nonmember_data,
             recipe=built_recipe,
