@@ -317,6 +317,9 @@ def test_cli_dp_report_and_saved_weights(factory: Path, tmp_path: Path) -> None:
     assert defense["after"]["clean_accuracy"] > defense["before"]["clean_accuracy"]
     assert report["clean_accuracy"] == defense["after"]["clean_accuracy"]
     assert defense["saved"] == str(saved)
+    # The trained model is re-audited for membership inference (threshold attacks).
+    assert set(defense["audit"]["attacks"]) >= {"loss", "entropy"}
+    assert 0.0 <= defense["audit"]["best_auc"] <= 1.0
     (finding,) = report["findings"]
     assert finding["id"] == "privacy.dp-training"
     assert finding["severity"] == "none"

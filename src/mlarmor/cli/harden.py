@@ -430,6 +430,27 @@ def _dp_finding(
     )
 
 
+def _reaudit(target: Target, train: Dataset, test: Dataset, seed: int) -> dict[str, Any]:
+    """A quick membership audit of the trained model: threshold attacks, training vs held-out data.
+
+    Reference-model attacks (LiRA, RMIA) need a recipe that trains with DP too: run ``mlarmor
+    privacy`` on the saved model for the full audit.
+    """
+    from mlarmor.assess.privacy import audit_membership
+
+    audit = audit_membership(target, train, test, n_reference=0, seed=seed)
+    best = max(audit.outcomes, key=lambda o: o.metrics.auc)
+    return {
+        "attacks": {
+            o.name: {"auc": o.metrics.auc, "tpr_at_fpr": dict(o.metrics.tpr_at_fpr)} for o in audit.outcomes
+        },
+        "best_attack": best.name,
+        "best_auc": best.metrics.auc,
+        "reference_models": 0,
+        "full_audit": "mlarmor privacy --model <factory> --weights <saved> --recipe <DP train.py> ...",
+    }
+
+
 def _dp_training(
     target: Target,
     train: Dataset,
@@ -499,6 +520,8 @@ def _dp_training(
             )
     with status(f"measuring clean accuracy of the trained model on {test.n} held-out samples"):
         after = _clean_accuracy(target, test)
+    with status("re-auditing: membership inference on the training data against the held-out data"):
+        audit = _reaudit(target, train, test, seed)
     saved = None if save is None else str(_save_weights(target, save))
     privacy = {
         "target_epsilon": epsilon,
@@ -524,6 +547,7 @@ def _dp_training(
         ],
         "before": {"clean_accuracy": before},
         "after": {"clean_accuracy": after},
+        "audit": audit,
         "saved": saved,
     }
     finding = _dp_finding(result.epsilon, epsilon, delta, train.n, {**privacy, "train_samples": train.n})
@@ -576,6 +600,13 @@ def _print_table(report: Report, out: Console) -> None:
             f"{defense['after']['clean_accuracy']:.1%}",
             highlight=False,
         )
+        audit = defense.get("audit") or {}
+        if audit:
+            out.print(
+                f"  re-audit         membership AUC {audit['best_auc']:.3f} ({audit['best_attack']}, "
+                "threshold attacks; run mlarmor privacy for LiRA and RMIA)",
+                highlight=False,
+            )
     else:
         out.print(
             f"  detection rate {defense['detection_rate']:.1%} on {defense['n_adversarial']} successful "
