@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 from mlarmor.attacks._geometry import Norm, lp_norms, per_sample
-from mlarmor.targets.base import Capability, Differentiable
+from mlarmor.targets._common import TargetProxy
+from mlarmor.targets.base import Differentiable
 
 if TYPE_CHECKING:
     from mlarmor.data import Dataset
@@ -66,7 +66,7 @@ def constrain(
     return out
 
 
-class MaskedTarget:
+class MaskedTarget(TargetProxy):
     """A differentiable target whose input gradient is zero on immutable features.
 
     The forward pass is the wrapped target's, value for value (``x * m + x.detach() * (1 - m)`` is
@@ -75,9 +75,9 @@ class MaskedTarget:
     """
 
     def __init__(self, inner: Differentiable, mask: torch.Tensor) -> None:
-        self._inner = inner
+        super().__init__(inner)
+        self._differentiable = inner
         self._mask = mask.to(device=inner.device)
-        self._keep = 1.0 - self._mask
 
     @property
     def mutable_mask(self) -> torch.Tensor:
@@ -85,44 +85,13 @@ class MaskedTarget:
         return self._mask
 
     @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        return self._inner.capabilities
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        return self._inner.bounds
-
-    @property
-    def num_classes(self) -> int:
-        return self._inner.num_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        return self._inner.input_shape
-
-    @property
     def device(self) -> torch.device:
-        return self._inner.device
-
-    @property
-    def queries(self) -> int:
-        return self._inner.queries
-
-    def reset_queries(self) -> None:
-        self._inner.reset_queries()
+        """The wrapped target's device."""
+        return self._differentiable.device
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The wrapped target's logits, with the input gradient cut on immutable features."""
         if x.requires_grad:
             mask = self._mask.to(x.dtype)
             x = x * mask + x.detach() * (1.0 - mask)
-        return self._inner.logits(x)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return self._inner.predict(x)
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return self._inner.predict_proba(x)
+        return self._differentiable.logits(x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from rich.console import Console
 
 from mlarmor.errors import MlarmorError
 from mlarmor.findings import Severity
+from mlarmor.schema import Report
 
 __all__ = [
     "EXIT_ERROR",
@@ -22,7 +24,9 @@ __all__ = [
     "EXIT_OK",
     "OutputFormat",
     "console",
+    "emit_report",
     "err_console",
+    "exit_for",
     "fail",
     "handles_errors",
     "one_paragraph",
@@ -151,3 +155,27 @@ def one_paragraph() -> Iterator[None]:
         if len(lines) <= 3:
             raise
         raise type(e)(f"{lines[0]} … {' '.join(lines[-2:])}") from None
+
+
+def emit_report(
+    report: Report, output_format: str, output: Path | None, table: Callable[[Console], None]
+) -> None:
+    """Write ``report`` as JSON or SARIF, or draw it with ``table`` (to the terminal, or to ``output``)."""
+    from mlarmor.report import to_json, to_sarif
+
+    if output_format == "json":
+        write_output(to_json(report), output)
+    elif output_format == "sarif":
+        write_output(to_sarif(report), output)
+    elif output is not None:
+        buffer = io.StringIO()
+        table(Console(file=buffer, width=120, no_color=True))
+        write_output(buffer.getvalue(), output)
+    else:
+        table(console)
+
+
+def exit_for(report: Report, threshold: Severity) -> typer.Exit:
+    """The exit to raise: 1 when a finding reaches ``threshold`` (and is above none), else 0."""
+    reached = report.severity >= threshold and report.severity > Severity.NONE
+    return typer.Exit(EXIT_FINDINGS if reached else EXIT_OK)

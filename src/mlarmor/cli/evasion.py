@@ -13,10 +13,9 @@ from mlarmor.assess import evaluate_evasion, save_adversarial, severity_for_loss
 from mlarmor.assess.evasion import EvasionAssessment
 from mlarmor.attacks import REGISTRY, available
 from mlarmor.cli._common import (
-    EXIT_FINDINGS,
-    EXIT_OK,
-    console,
+    emit_report,
     err_console,
+    exit_for,
     fail,
     handles_errors,
     one_paragraph,
@@ -28,7 +27,7 @@ from mlarmor.cli._common import (
 )
 from mlarmor.data import load_dataset
 from mlarmor.findings import Severity
-from mlarmor.report import robustness_curve_svg, to_json, to_sarif
+from mlarmor.report import robustness_curve_svg
 from mlarmor.schema import Report
 from mlarmor.targets import load_target
 
@@ -275,15 +274,5 @@ def evasion(
         assessment,
         metadata={"fail_on": threshold.label, "model": model, "data": data, "bounds": list(dataset.bounds)},
     )
-    if output_format == "json":
-        write_output(to_json(report), output)
-    elif output_format == "sarif":
-        write_output(to_sarif(report), output)
-    elif output is not None:
-        with output.open("w", encoding="utf-8") as fh:
-            _print_table(report, assessment, Console(file=fh, width=120, no_color=True))
-    else:
-        _print_table(report, assessment, console)
-    raise typer.Exit(
-        EXIT_FINDINGS if report.severity >= threshold and report.severity > Severity.NONE else EXIT_OK
-    )
+    emit_report(report, output_format, output, lambda out: _print_table(report, assessment, out))
+    raise exit_for(report, threshold)

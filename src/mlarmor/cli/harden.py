@@ -19,10 +19,9 @@ from mlarmor.assess import evaluate_evasion, severity_for_loss, to_hardening_rep
 from mlarmor.assess.evasion import EvasionAssessment
 from mlarmor.attacks import REGISTRY, available
 from mlarmor.cli._common import (
-    EXIT_FINDINGS,
-    EXIT_OK,
-    console,
+    emit_report,
     err_console,
+    exit_for,
     fail,
     handles_errors,
     one_paragraph,
@@ -30,12 +29,10 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     status,
-    write_output,
 )
 from mlarmor.data import Dataset, load_dataset
 from mlarmor.errors import InputError
 from mlarmor.findings import Family, Finding, Severity
-from mlarmor.report import to_json, to_sarif
 from mlarmor.schema import Report
 from mlarmor.targets import Target, TorchTarget, load_target
 
@@ -872,15 +869,5 @@ def harden(
             metadata=metadata,
             reliability=reliability_checks,
         )
-    if output_format == "json":
-        write_output(to_json(report), output)
-    elif output_format == "sarif":
-        write_output(to_sarif(report), output)
-    elif output is not None:
-        with output.open("w", encoding="utf-8") as fh:
-            _print_table(report, Console(file=fh, width=120, no_color=True))
-    else:
-        _print_table(report, console)
-    raise typer.Exit(
-        EXIT_FINDINGS if report.severity >= threshold and report.severity > Severity.NONE else EXIT_OK
-    )
+    emit_report(report, output_format, output, lambda out: _print_table(report, out))
+    raise exit_for(report, threshold)

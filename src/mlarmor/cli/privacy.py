@@ -16,10 +16,9 @@ from mlarmor.assess.privacy import PrivacyAudit, audit_membership, inversion_fin
 from mlarmor.attacks.inference.attribute import AttributeResult, attribute_finding, attribute_inference
 from mlarmor.attacks.inference.membership import MEMBERSHIP_ATTACKS
 from mlarmor.cli._common import (
-    EXIT_FINDINGS,
-    EXIT_OK,
-    console,
+    emit_report,
     err_console,
+    exit_for,
     fail,
     handles_errors,
     one_paragraph,
@@ -29,8 +28,6 @@ from mlarmor.cli._common import (
     write_output,
 )
 from mlarmor.data import load_dataset
-from mlarmor.findings import Severity
-from mlarmor.report import to_json, to_sarif
 from mlarmor.schema import Report
 from mlarmor.targets import load_target
 
@@ -370,15 +367,5 @@ def privacy(
                 "findings": [*report.findings, inversion_finding(inversion, target_name=audit.target_name)],
             }
         )
-    if output_format == "json":
-        write_output(to_json(report), output)
-    elif output_format == "sarif":
-        write_output(to_sarif(report), output)
-    elif output is not None:
-        with output.open("w", encoding="utf-8") as fh:
-            _print_table(report, audit, Console(file=fh, width=120, no_color=True), attributes)
-    else:
-        _print_table(report, audit, console, attributes)
-    raise typer.Exit(
-        EXIT_FINDINGS if report.severity >= threshold and report.severity > Severity.NONE else EXIT_OK
-    )
+    emit_report(report, output_format, output, lambda out: _print_table(report, audit, out, attributes))
+    raise exit_for(report, threshold)

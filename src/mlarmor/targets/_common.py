@@ -9,8 +9,10 @@ from numbers import Real
 import numpy as np
 
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
+from mlarmor.targets.base import Capability, Target
 
 __all__ = [
+    "TargetProxy",
     "as_batch",
     "check_bounds",
     "check_choice",
@@ -235,3 +237,61 @@ class AdapterBase:
     def reset_queries(self) -> None:
         """Set the query counter back to zero."""
         self._queries = 0
+
+
+class TargetProxy:
+    """A target that wraps another: everything is delegated to ``inner`` unless a subclass overrides it.
+
+    Wrappers (output obfuscation, the attacks' immutable-feature mask, later the gateway's monitors)
+    change one or two behaviours; the rest, including the query counter, stays the inner target's.
+    """
+
+    def __init__(self, inner: Target) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> Target:
+        """The wrapped target."""
+        return self._inner
+
+    @property
+    def name(self) -> str:
+        """The wrapped target's name."""
+        return self._inner.name
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """The wrapped target's capabilities."""
+        return self._inner.capabilities
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The wrapped target's input range."""
+        return self._inner.bounds
+
+    @property
+    def num_classes(self) -> int:
+        """The wrapped target's number of classes."""
+        return self._inner.num_classes
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The wrapped target's input shape."""
+        return self._inner.input_shape
+
+    @property
+    def queries(self) -> int:
+        """The wrapped target's query counter."""
+        return self._inner.queries
+
+    def reset_queries(self) -> None:
+        """Reset the wrapped target's query counter."""
+        self._inner.reset_queries()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The wrapped target's labels ``(n,)``."""
+        return self._inner.predict(x)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """The wrapped target's probabilities."""
+        return self._inner.predict_proba(x)

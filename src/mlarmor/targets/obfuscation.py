@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
+from mlarmor.targets._common import TargetProxy
 from mlarmor.targets.base import Capability, Target
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def obfuscate_scores(
     return _obfuscate(arr, _check_top_k(top_k, arr.shape[1], owner), _check_decimals(decimals, owner))
 
 
-class ObfuscatedTarget:
+class ObfuscatedTarget(TargetProxy):
     """A target that returns less than the wrapped one: top-k, rounded, or no probabilities at all.
 
     ``predict`` always returns the wrapped target's labels: obfuscation never changes a decision.
@@ -202,14 +203,9 @@ class ObfuscatedTarget:
                 f"Target {inner.name!r} returns labels only, so there are no probabilities for top_k or "
                 "decimals to obfuscate. Use labels_only=True, or the target as it is."
             )
-        self._inner = inner
+        super().__init__(inner)
         self._labels_only = labels_only
         self._name = name or f"{inner.name} (obfuscated)"
-
-    @property
-    def inner(self) -> Target:
-        """The wrapped target."""
-        return self._inner
 
     @property
     def top_k(self) -> int | None:
@@ -235,34 +231,6 @@ class ObfuscatedTarget:
     def capabilities(self) -> frozenset[Capability]:
         """``{"scores", "labels"}``, or ``{"labels"}`` with ``labels_only``; never gradients."""
         return frozenset(("labels",)) if self._labels_only else frozenset(("scores", "labels"))
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        """The wrapped target's input range."""
-        return self._inner.bounds
-
-    @property
-    def num_classes(self) -> int:
-        """The wrapped target's number of classes."""
-        return self._inner.num_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        """The wrapped target's input shape."""
-        return self._inner.input_shape
-
-    @property
-    def queries(self) -> int:
-        """The wrapped target's query counter."""
-        return self._inner.queries
-
-    def reset_queries(self) -> None:
-        """Reset the wrapped target's query counter."""
-        self._inner.reset_queries()
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """The wrapped target's labels ``(n,)``, unchanged."""
-        return self._inner.predict(x)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """The wrapped target's probabilities, top-k and rounded; refused with ``labels_only``."""
