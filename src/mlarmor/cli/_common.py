@@ -19,9 +19,20 @@ from mlarmor.findings import Severity
 from mlarmor.schema import Report
 
 __all__ = [
+    "BOUNDS",
+    "CLASSES",
     "EXIT_ERROR",
     "EXIT_FINDINGS",
     "EXIT_OK",
+    "FAIL_ON",
+    "FORMAT",
+    "INPUT_SHAPE",
+    "LABEL_COLUMN",
+    "MEAN",
+    "OUTPUT",
+    "STD",
+    "TRUST",
+    "WEIGHTS",
     "OutputFormat",
     "console",
     "emit_report",
@@ -179,3 +190,21 @@ def exit_for(report: Report, threshold: Severity) -> typer.Exit:
     """The exit to raise: 1 when a finding reaches ``threshold`` (and is above none), else 0."""
     reached = report.severity >= threshold and report.severity > Severity.NONE
     return typer.Exit(EXIT_FINDINGS if reached else EXIT_OK)
+
+
+# Options that mean the same in every verb that loads a model and data (one definition, one help text).
+WEIGHTS = typer.Option(None, "--weights", help="State dict for a file.py:factory model.")
+LABEL_COLUMN = typer.Option(None, "--label-column", help="Label column of a CSV/Parquet table.")
+BOUNDS = typer.Option(
+    None, "--bounds", help="Valid input range LOW HIGH. Default: the data's.", show_default=False
+)
+CLASSES = typer.Option(None, "--classes", help="Number of classes, where it cannot be inferred.")
+MEAN = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel).")
+STD = typer.Option(None, "--std", help="Normalisation std (repeat per channel).")
+INPUT_SHAPE = typer.Option(None, "--input-shape", help="Shape of one input, e.g. 1,8,8. Default: the data's.")
+TRUST = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe.")
+FORMAT = typer.Option("table", "--format", "-f", help="Output: table, json or sarif.")
+OUTPUT = typer.Option(None, "--output", "-o", help="Write the report to this file.")
+FAIL_ON = typer.Option(
+    "high", "--fail-on", help="Exit 1 when a finding is at or above: low, medium, high, critical."
+)

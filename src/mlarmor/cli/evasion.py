@@ -13,6 +13,17 @@ from mlarmor.assess import evaluate_evasion, save_adversarial, severity_for_loss
 from mlarmor.assess.evasion import EvasionAssessment
 from mlarmor.attacks import REGISTRY, available
 from mlarmor.cli._common import (
+    BOUNDS,
+    CLASSES,
+    FAIL_ON,
+    FORMAT,
+    INPUT_SHAPE,
+    LABEL_COLUMN,
+    MEAN,
+    OUTPUT,
+    STD,
+    TRUST,
+    WEIGHTS,
     emit_report,
     err_console,
     exit_for,
@@ -103,10 +114,8 @@ def evasion(
     data: str = typer.Option(
         ..., "--data", "-d", help="x/y .npz, 'x.npy,y.npy', CSV/Parquet, demo:digits or demo:breast-cancer."
     ),
-    weights: Path | None = typer.Option(None, "--weights", help="State dict for a file.py:factory model."),
-    label_column: str | None = typer.Option(
-        None, "--label-column", help="Label column of a CSV/Parquet table."
-    ),
+    weights: Path | None = WEIGHTS,
+    label_column: str | None = LABEL_COLUMN,
     immutable: list[str] | None = typer.Option(
         None,
         "--immutable",
@@ -115,17 +124,11 @@ def evasion(
     integer: list[str] | None = typer.Option(
         None, "--integer", help="A feature that must stay a whole number (index or column name; repeatable)."
     ),
-    bounds: tuple[float, float] | None = typer.Option(
-        None, "--bounds", help="Valid input range LOW HIGH. Default: the dataset's.", show_default=False
-    ),
-    classes: int | None = typer.Option(
-        None, "--classes", help="Number of classes, where it cannot be inferred."
-    ),
-    mean: list[float] | None = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel)."),
-    std: list[float] | None = typer.Option(None, "--std", help="Normalisation std (repeat per channel)."),
-    input_shape: str | None = typer.Option(
-        None, "--input-shape", help="Shape of one input, e.g. 1,8,8. Default: the dataset's."
-    ),
+    bounds: tuple[float, float] | None = BOUNDS,
+    classes: int | None = CLASSES,
+    mean: list[float] | None = MEAN,
+    std: list[float] | None = STD,
+    input_shape: str | None = INPUT_SHAPE,
     surrogate: str | None = typer.Option(
         None,
         "--surrogate",
@@ -161,18 +164,16 @@ def evasion(
         help="Add findings that flag a weak evaluation: probability outputs, randomness, masked gradients, "
         "no accuracy drop at a large ε, black-box beating white-box.",
     ),
-    trust: bool = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe."),
+    trust: bool = TRUST,
     plot: Path | None = typer.Option(
         None, "--plot", help="Write the robustness curve (accuracy against ε) as an SVG file."
     ),
     save_adv: Path | None = typer.Option(
         None, "--save-adv", help="Write adversarial examples (.npz: x_adv_<eps>, success_<eps>, y, indices)."
     ),
-    output_format: str = typer.Option("table", "--format", "-f", help="Output: table, json or sarif."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
-    fail_on: str = typer.Option(
-        "high", "--fail-on", help="Exit 1 when the finding is at or above: low, medium, high, critical."
-    ),
+    output_format: str = FORMAT,
+    output: Path | None = OUTPUT,
+    fail_on: str = FAIL_ON,
 ) -> None:
     """Measure how small an input change flips the model: clean and robust accuracy per ε.
 

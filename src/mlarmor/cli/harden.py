@@ -19,6 +19,17 @@ from mlarmor.assess import evaluate_evasion, severity_for_loss, to_hardening_rep
 from mlarmor.assess.evasion import EvasionAssessment
 from mlarmor.attacks import REGISTRY, available
 from mlarmor.cli._common import (
+    BOUNDS,
+    CLASSES,
+    FAIL_ON,
+    FORMAT,
+    INPUT_SHAPE,
+    LABEL_COLUMN,
+    MEAN,
+    OUTPUT,
+    STD,
+    TRUST,
+    WEIGHTS,
     emit_report,
     err_console,
     exit_for,
@@ -645,23 +656,13 @@ def harden(
     test_fraction: float = typer.Option(
         0.3, "--test-fraction", help="Share of --data held out when no --test."
     ),
-    weights: Path | None = typer.Option(
-        None,
-        "--weights",
-        help="State dict for a file.py:factory model (not with dp: it trains from scratch).",
-    ),
-    label_column: str | None = typer.Option(
-        None, "--label-column", help="Label column of a CSV/Parquet table."
-    ),
-    bounds: tuple[float, float] | None = typer.Option(
-        None, "--bounds", help="Valid input range LOW HIGH. Default: the dataset's.", show_default=False
-    ),
-    classes: int | None = typer.Option(
-        None, "--classes", help="Number of classes, where it cannot be inferred."
-    ),
-    mean: list[float] | None = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel)."),
-    std: list[float] | None = typer.Option(None, "--std", help="Normalisation std (repeat per channel)."),
-    input_shape: str | None = typer.Option(None, "--input-shape", help="Shape of one input, e.g. 1,8,8."),
+    weights: Path | None = WEIGHTS,
+    label_column: str | None = LABEL_COLUMN,
+    bounds: tuple[float, float] | None = BOUNDS,
+    classes: int | None = CLASSES,
+    mean: list[float] | None = MEAN,
+    std: list[float] | None = STD,
+    input_shape: str | None = INPUT_SHAPE,
     eps: float | None = typer.Option(
         None,
         "--eps",
@@ -711,17 +712,15 @@ def harden(
         "--reliability-checks/--no-reliability-checks",
         help="Add findings that flag a weak evaluation (see mlarmor evasion --help).",
     ),
-    trust: bool = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe."),
+    trust: bool = TRUST,
     save: Path | None = typer.Option(
         None,
         "--save",
         help="Write the hardened or DP-trained weights (.pt state dict) or the fitted detector (.json).",
     ),
-    output_format: str = typer.Option("table", "--format", "-f", help="Output: table, json or sarif."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
-    fail_on: str = typer.Option(
-        "high", "--fail-on", help="Exit 1 when a finding is at or above: low, medium, high, critical."
-    ),
+    output_format: str = FORMAT,
+    output: Path | None = OUTPUT,
+    fail_on: str = FAIL_ON,
 ) -> None:
     """Harden a model against evasion or membership inference; measure the effect on held-out data.
 

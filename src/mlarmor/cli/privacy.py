@@ -16,6 +16,17 @@ from mlarmor.assess.privacy import PrivacyAudit, audit_membership, inversion_fin
 from mlarmor.attacks.inference.attribute import AttributeResult, attribute_finding, attribute_inference
 from mlarmor.attacks.inference.membership import MEMBERSHIP_ATTACKS
 from mlarmor.cli._common import (
+    BOUNDS,
+    CLASSES,
+    FAIL_ON,
+    FORMAT,
+    INPUT_SHAPE,
+    LABEL_COLUMN,
+    MEAN,
+    OUTPUT,
+    STD,
+    TRUST,
+    WEIGHTS,
     emit_report,
     err_console,
     exit_for,
@@ -159,19 +170,13 @@ def privacy(
         help="Sensitive feature (repeatable): a flat index or a column name. Runs attribute inference on "
         "the members, learning from the non-members, with and without the model; reports the lift.",
     ),
-    weights: Path | None = typer.Option(None, "--weights", help="State dict for a file.py:factory model."),
-    label_column: str | None = typer.Option(
-        None, "--label-column", help="Label column of a CSV/Parquet table."
-    ),
-    bounds: tuple[float, float] | None = typer.Option(
-        None, "--bounds", help="Valid input range LOW HIGH. Default: the data's.", show_default=False
-    ),
-    classes: int | None = typer.Option(
-        None, "--classes", help="Number of classes, where it cannot be inferred."
-    ),
-    mean: list[float] | None = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel)."),
-    std: list[float] | None = typer.Option(None, "--std", help="Normalisation std (repeat per channel)."),
-    input_shape: str | None = typer.Option(None, "--input-shape", help="Shape of one input, e.g. 1,8,8."),
+    weights: Path | None = WEIGHTS,
+    label_column: str | None = LABEL_COLUMN,
+    bounds: tuple[float, float] | None = BOUNDS,
+    classes: int | None = CLASSES,
+    mean: list[float] | None = MEAN,
+    std: list[float] | None = STD,
+    input_shape: str | None = INPUT_SHAPE,
     workers: int | None = typer.Option(
         None, "--workers", help="Processes training reference models (default: CPUs)."
     ),
@@ -186,12 +191,10 @@ def privacy(
     plot: Path | None = typer.Option(
         None, "--plot", help="Write the attacks' log-log ROC curves as an SVG file."
     ),
-    trust: bool = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe."),
-    output_format: str = typer.Option("table", "--format", "-f", help="Output: table, json or sarif."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
-    fail_on: str = typer.Option(
-        "high", "--fail-on", help="Exit 1 when the finding is at or above: low, medium, high, critical."
-    ),
+    trust: bool = TRUST,
+    output_format: str = FORMAT,
+    output: Path | None = OUTPUT,
+    fail_on: str = FAIL_ON,
 ) -> None:
     """Audit how much a model reveals about who was in its training data (membership inference).
 
