@@ -1,0 +1,516 @@
+"""STRIP, a run-time detector of trojaned inputs: :class:`STRIP`, :class:`StripReport`, :func:`strip_entropy`.
+
+A backdoored model predicts the attacker's class whenever the trigger is present, whatever else the
+image shows. STRIP blends an incoming input with clean images: a clean input's prediction then
+wanders between classes (high entropy), a triggered input's stays on the target class (low entropy).
+The detector works on arrays and on any target that gives class scores, whatever the framework.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from numbers import Integral, Real
+from typing import Any, Final
+
+import numpy as np
+
+from mlarmor.errors import InvalidParameterError, NotFittedError, UnsupportedModelError, invalid_parameter
+from mlarmor.targets.base import Target
+
+__all__ = ["STRIP", "StripReport", "strip_entropy"]
+
+_log = logging.getLogger(__name__)
+
+_OWNER: Final = "STRIP"
+_SCHEMA_VERSION: Final = 1
+_PARAMS: Final = ("n_overlays", "alpha", "false_rejection_rate", "batch_size", "seed")
+
+
+class _Shown(str):
+    """A string shown without quotes in the ``Got ... instead.`` part of an error message."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def strip_entropy(
+    target: Target,
+    x: np.ndarray,
+    overlays: np.ndarray,
+    *,
+    alpha: float = 0.5,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """Mean Shannon entropy (bits) of the target's predictions on ``x`` blended with each overlay.
+
+    Every input ``x[i]`` is blended with every overlay ``o[j]`` as ``alpha * x[i] + (1 - alpha) *
+    o[j]``, clipped to the target's bounds, and the entropy ``-sum_c p_c log2 p_c`` of each blend's
+    probability vector is averaged over the overlays. Inputs are processed in chunks of
+    ``max(1, batch_size // len(overlays))``: all the blends of a chunk go to the target in one
+    ``predict_proba`` call. No validation: :class:`STRIP` checks the inputs.
+
+    Args:
+        target: A model adapter with the ``"scores"`` capability.
+        x: Inputs ``(n, *input_shape)``.
+        overlays: Clean inputs ``(N, *input_shape)`` to blend with.
+        alpha: Weight of the input in the blend, in ``(0, 1)``.
+        batch_size: Rows (blends) per call to the target, about.
+
+    Returns:
+        Entropies ``(n,)`` float64, in ``[0, log2(num_classes)]``.
+    """
+    n_over = overlays.shape[0]
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    low, high = target.bounds
+    chunk = max(1, batch_size // n_over)
+    background = (1.0 - alpha) * overlays.astype(np.float64, copy=False)
+    out = np.empty(x.shape[0])
+    for start in range(0, x.shape[0], chunk):
+        part = x[start : start + chunk].astype(np.float64, copy=False)
+        blends = np.clip(alpha * part[:, None] + background[None], low, high)
+        flat = blends.reshape(-1, *x.shape[1:]).astype(dtype, copy=False)
+        probs = np.asarray(target.predict_proba(flat), dtype=np.float64)
+        p = np.clip(probs, 0.0, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(p > 0.0, -p * np.log2(np.where(p > 0.0, p, 1.0)), 0.0)
+        out[start : start + part.shape[0]] = terms.sum(axis=1).reshape(part.shape[0], n_over).mean(axis=1)
+    return out
+
+
+def _auc(clean: np.ndarray, triggered: np.ndarray) -> float:
+    """ROC AUC of the triggered inputs against the clean ones, lower entropy meaning more suspect.
+
+    Mann-Whitney U on the negated entropies; ties count one half, by mid-ranks.
+    """
+    scores = -np.concatenate([clean, triggered])
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+    n_c, n_t = clean.size, triggered.size
+    u = float(ranks[n_c:].sum()) - n_t * (n_t + 1) / 2.0
+    return u / (n_t * n_c)
+
+
+@dataclass(frozen=True, slots=True)
+class StripReport:
+    """How well a fitted :class:`STRIP` separates clean inputs from triggered ones.
+
+    Attributes:
+        detection_rate: Share of the triggered inputs flagged (entropy below the threshold).
+        false_rejection_rate: Share of the clean inputs flagged.
+        auc: ROC AUC of triggered against clean, lower entropy counting as more suspect (0.5 is
+            chance, 1 perfect separation; ties count one half), independent of the threshold.
+        threshold: Inputs with a mean entropy below it are flagged.
+        n_clean: Number of clean inputs evaluated.
+        n_triggered: Number of triggered inputs evaluated.
+    """
+
+    detection_rate: float
+    false_rejection_rate: float
+    auc: float
+    threshold: float
+    n_clean: int
+    n_triggered: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        """The report as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Fitted:
+    """What :meth:`STRIP.fit` learns, kept together so it is set all at once."""
+
+    target: Target
+    threshold: float
+    overlays: np.ndarray
+    input_shape: tuple[int, ...]
+    entropies: np.ndarray
+
+
+class STRIP:
+    """Flags inputs whose prediction survives blending with clean images: likely trojaned (STRIP).
+
+    :meth:`fit` keeps ``n_overlays`` clean inputs drawn at random (seeded) from ``x_clean`` and
+    scores the remaining ones, held out, with :func:`strip_entropy`. The threshold is the
+    ``false_rejection_rate`` quantile of these held-out entropies (numpy's linear interpolation), so
+    that about that share of clean inputs is flagged. If fewer than ``ceil(1 /
+    false_rejection_rate)`` inputs are left after drawing the overlays, every input of ``x_clean``
+    is scored instead (the overlays included, each blended with itself once) and a warning is logged.
+
+    The paper adds the two images and clips; here the blend is ``alpha * x + (1 - alpha) * clean``,
+    the same superimposition at half the weight when ``alpha=0.5``, which stays inside the bounds.
+    The same overlays serve every input, so an input's entropy does not depend on the batch it
+    comes in. Entropies are in bits. Each scored input costs ``n_overlays`` queries.
+
+    Reference:
+        Gao, Xu, Wang, Chen, Ranasinghe and Nepal, "STRIP: A Defence Against Trojan Attacks on Deep
+        Neural Networks", ACSAC 2019. https://arxiv.org/abs/1902.06531
+
+    Threat model:
+        Detects, at run time, inputs that carry a backdoor trigger (MITRE ATLAS AML.T0043.004 on a
+        model with an AML.T0018.000 backdoor, OWASP ML10), from the model's scores alone, for
+        input-agnostic triggers that dominate the prediction (patches, blended patterns). It does
+        not detect source-specific triggers or triggers that do not survive the blend, and an
+        adaptive attacker who knows the defence can train a backdoor whose blended predictions stay
+        uncertain. On a clean model it only flags about ``false_rejection_rate`` of the inputs.
+
+    Args:
+        n_overlays: Clean images blended with each input, >= 2 (the paper uses 100 for
+            CIFAR-10; 20-50 already separate well).
+        alpha: Weight of the input in the blend, in ``(0, 1)``.
+        false_rejection_rate: Share of clean inputs to flag, in ``(0, 1)``.
+        batch_size: Blended rows per call to the target, >= 1.
+        seed: Seed of the ``numpy.random.Generator`` that draws the overlays, >= 0.
+
+    Attributes:
+        threshold_: Inputs with a mean entropy below it are flagged.
+        overlays_: The clean inputs blended with every input ``(n_overlays, *input_shape)``.
+        clean_entropies_: Entropies of the clean inputs the threshold was set from.
+        target_: The target the detector queries.
+        input_shape_: Shape of one input.
+
+    Raises:
+        InvalidParameterError: A parameter is out of its domain (at construction).
+
+    Example:
+        >>> detector = STRIP(n_overlays=50, false_rejection_rate=0.05)   # doctest: +SKIP
+        >>> detector.fit(target, x_clean_heldout).detect(x_incoming)     # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        n_overlays: int = 50,
+        alpha: float = 0.5,
+        false_rejection_rate: float = 0.05,
+        batch_size: int = 1024,
+        seed: int = 0,
+    ) -> None:
+        if not _is_int(n_overlays) or int(n_overlays) < 2:
+            raise invalid_parameter("n_overlays", _OWNER, "an int >= 2", n_overlays)
+        self.n_overlays: int = int(n_overlays)
+        if not _is_real(alpha) or not 0.0 < float(alpha) < 1.0:
+            raise invalid_parameter("alpha", _OWNER, "a float in (0, 1)", alpha)
+        self.alpha: float = float(alpha)
+        frr = false_rejection_rate
+        if not _is_real(frr) or not 0.0 < float(frr) < 1.0:
+            raise invalid_parameter("false_rejection_rate", _OWNER, "a float in (0, 1)", frr)
+        self.false_rejection_rate: float = float(frr)
+        if not _is_int(batch_size) or int(batch_size) < 1:
+            raise invalid_parameter("batch_size", _OWNER, "an int >= 1", batch_size)
+        self.batch_size: int = int(batch_size)
+        if not _is_int(seed) or int(seed) < 0:
+            raise invalid_parameter("seed", _OWNER, "an int >= 0", seed)
+        self.seed: int = int(seed)
+        self._fitted: _Fitted | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"STRIP(n_overlays={self.n_overlays}, alpha={self.alpha}, "
+            f"false_rejection_rate={self.false_rejection_rate}, batch_size={self.batch_size}, "
+            f"seed={self.seed})"
+        )
+
+    # -- fitting -------------------------------------------------------------------------------------
+
+    def fit(self, target: Target, x_clean: np.ndarray) -> STRIP:
+        """Draw the overlays from clean inputs and set the threshold from the held-out rest.
+
+        Args:
+            target: A model adapter with the ``"scores"`` capability.
+            x_clean: Clean inputs ``(n, *input_shape)`` within the target's bounds, ``n >
+                n_overlays``; better with ``n >= n_overlays + ceil(1 / false_rejection_rate)``.
+
+        Returns:
+            The fitted detector.
+
+        Raises:
+            UnsupportedModelError: The target gives no class scores.
+            InvalidParameterError: ``x_clean`` does not suit the target, or holds too few inputs.
+        """
+        target = _check_target(target)
+        shape = target.input_shape
+        xs = _check_x(x_clean, "x_clean", tuple(shape) if shape is not None else None, target.bounds)
+        n = xs.shape[0]
+        if n <= self.n_overlays:
+            raise invalid_parameter(
+                "x_clean",
+                _OWNER,
+                f"more than n_overlays={self.n_overlays} clean inputs (overlays plus inputs to set the "
+                "threshold from); pass more data or lower n_overlays",
+                _Shown(f"{n} inputs"),
+            )
+        order = np.random.default_rng(self.seed).permutation(n)
+        overlays = xs[order[: self.n_overlays]].copy()
+        held_out = xs[order[self.n_overlays :]]
+        needed = math.ceil(1.0 / self.false_rejection_rate)
+        if held_out.shape[0] < needed:
+            _log.warning(
+                "STRIP keeps %d of the %d clean inputs as overlays, leaving %d to set the threshold; a "
+                "false-rejection rate of %g needs at least %d. The threshold is set from all %d inputs, "
+                "overlays included, which biases it (each overlay is blended once with itself). Pass "
+                "more clean data.",
+                self.n_overlays,
+                n,
+                held_out.shape[0],
+                self.false_rejection_rate,
+                needed,
+                n,
+            )
+            held_out = xs
+        entropies = strip_entropy(target, held_out, overlays, alpha=self.alpha, batch_size=self.batch_size)
+        self._fitted = _Fitted(
+            target=target,
+            threshold=float(np.quantile(entropies, self.false_rejection_rate)),
+            overlays=overlays,
+            input_shape=tuple(xs.shape[1:]),
+            entropies=entropies,
+        )
+        return self
+
+    # -- scoring -------------------------------------------------------------------------------------
+
+    def entropy(self, x: np.ndarray) -> np.ndarray:
+        """Mean entropies ``(n,)`` float64 (bits) of the predictions on ``x`` blended with the overlays.
+
+        Raises:
+            NotFittedError: Before :meth:`fit` (or :meth:`from_dict`).
+            InvalidParameterError: ``x`` is empty, has the wrong shape, is not finite or is out of bounds.
+        """
+        fitted = self._state("entropy")
+        xs = _check_x(x, "x", fitted.input_shape, fitted.target.bounds)
+        return self._entropy(fitted, xs)
+
+    def detect(self, x: np.ndarray) -> np.ndarray:
+        """Flags ``(n,)`` bool, True for a likely trojaned input: ``entropy(x) < threshold_``."""
+        threshold = self.threshold_
+        flags: np.ndarray = self.entropy(x) < threshold
+        return flags
+
+    def evaluate(self, x_clean: np.ndarray, x_triggered: np.ndarray) -> StripReport:
+        """Detection rate on ``x_triggered``, false-rejection rate on ``x_clean`` and the ROC AUC.
+
+        Args:
+            x_clean: Clean inputs, other than the ones the detector was fitted on.
+            x_triggered: Inputs carrying the trigger.
+
+        Raises:
+            NotFittedError: Before :meth:`fit`.
+            InvalidParameterError: Bad inputs.
+        """
+        fitted = self._state("evaluate")
+        xc = _check_x(x_clean, "x_clean", fitted.input_shape, fitted.target.bounds)
+        xt = _check_x(x_triggered, "x_triggered", fitted.input_shape, fitted.target.bounds)
+        clean, triggered = self._entropy(fitted, xc), self._entropy(fitted, xt)
+        return StripReport(
+            detection_rate=float(np.mean(triggered < fitted.threshold)),
+            false_rejection_rate=float(np.mean(clean < fitted.threshold)),
+            auc=_auc(clean, triggered),
+            threshold=fitted.threshold,
+            n_clean=int(clean.size),
+            n_triggered=int(triggered.size),
+        )
+
+    def _entropy(self, fitted: _Fitted, x: np.ndarray) -> np.ndarray:
+        return strip_entropy(fitted.target, x, fitted.overlays, alpha=self.alpha, batch_size=self.batch_size)
+
+    # -- fitted state --------------------------------------------------------------------------------
+
+    def _state(self, what: str) -> _Fitted:
+        if self._fitted is None:
+            raise NotFittedError(
+                f"This STRIP detector is not fitted yet: call fit(target, x_clean) (or "
+                f"STRIP.from_dict(data, target)) before using {what}."
+            )
+        return self._fitted
+
+    @property
+    def threshold_(self) -> float:
+        """Inputs with a mean entropy below it are flagged."""
+        return self._state("threshold_").threshold
+
+    @property
+    def overlays_(self) -> np.ndarray:
+        """The clean inputs blended with every input, ``(n_overlays, *input_shape)``."""
+        return self._state("overlays_").overlays.copy()
+
+    @property
+    def clean_entropies_(self) -> np.ndarray:
+        """Entropies of the clean inputs the threshold was set from (empty after :meth:`from_dict`)."""
+        return self._state("clean_entropies_").entropies.copy()
+
+    @property
+    def target_(self) -> Target:
+        """The target the detector queries."""
+        return self._state("target_").target
+
+    @property
+    def input_shape_(self) -> tuple[int, ...]:
+        """Shape of one input."""
+        return self._state("input_shape_").input_shape
+
+    # -- serialisation -------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration and, once fitted, the threshold and the overlays, as JSON-ready data.
+
+        The overlays are clean inputs, written as nested lists of floats: keep the dict as private as
+        the data it was drawn from. The model is not included: :meth:`from_dict` takes it separately.
+        """
+        params = {
+            "n_overlays": self.n_overlays,
+            "alpha": self.alpha,
+            "false_rejection_rate": self.false_rejection_rate,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+        }
+        fitted = None
+        if self._fitted is not None:
+            f = self._fitted
+            fitted = {
+                "threshold": f.threshold,
+                "overlays": f.overlays.astype(np.float64).tolist(),
+                "dtype": f.overlays.dtype.name,
+                "input_shape": list(f.input_shape),
+                "bounds": [float(b) for b in f.target.bounds],
+                "num_classes": f.target.num_classes,
+            }
+        return {"detector": _OWNER, "version": _SCHEMA_VERSION, "params": params, "fitted": fitted}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], target: Target | None = None) -> STRIP:
+        """Rebuild a detector from :meth:`to_dict`, querying ``target``.
+
+        The threshold only holds for the model it was fitted with: the target's bounds, input shape
+        and number of classes are checked against the saved ones, the weights cannot be.
+
+        Args:
+            data: What :meth:`to_dict` returned (e.g. read back from JSON).
+            target: The model the detector was fitted with; required when ``data`` holds a threshold.
+
+        Raises:
+            InvalidParameterError: ``data`` is malformed or does not match ``target``.
+            UnsupportedModelError: The target gives no class scores.
+        """
+        if not isinstance(data, Mapping) or data.get("detector") != _OWNER:
+            raise _bad_dict("a mapping with 'detector': 'STRIP'", data)
+        if data.get("version") != _SCHEMA_VERSION:
+            raise _bad_dict(f"version {_SCHEMA_VERSION}", data.get("version"))
+        params, fitted = data.get("params"), data.get("fitted")
+        if not isinstance(params, Mapping) or set(params) != set(_PARAMS):
+            raise _bad_dict("'params' with the constructor's five parameters", params)
+        detector = cls(**params)
+        if fitted is None:
+            return detector
+        if not isinstance(fitted, Mapping):
+            raise _bad_dict("'fitted' as a mapping or None", fitted)
+        if target is None:
+            raise InvalidParameterError(
+                f"The 'target' parameter of {_OWNER}.from_dict is required for a fitted detector: pass "
+                "the model it was fitted with."
+            )
+        target = _check_target(target)
+        try:
+            threshold = float(fitted["threshold"])
+            shape = tuple(int(d) for d in fitted["input_shape"])
+            overlays = np.asarray(fitted["overlays"], dtype=np.float64).astype(np.dtype(fitted["dtype"]))
+            saved = (tuple(float(b) for b in fitted["bounds"]), int(fitted["num_classes"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise _bad_dict("'fitted' as written by to_dict", fitted) from e
+        if not math.isfinite(threshold) or threshold < 0:
+            raise _bad_dict("a finite threshold >= 0", fitted["threshold"])
+        if overlays.dtype.kind != "f" or overlays.shape != (detector.n_overlays, *shape):
+            raise _bad_dict(f"n_overlays={detector.n_overlays} float overlays of shape {shape}", fitted)
+        known = target.input_shape
+        if saved != (tuple(float(b) for b in target.bounds), target.num_classes) or (
+            known is not None and tuple(known) != shape
+        ):
+            raise InvalidParameterError(
+                f"The detector was fitted on a model with bounds {saved[0]}, {saved[1]} classes and "
+                f"inputs of shape {shape}; target {target.name!r} has bounds {tuple(target.bounds)}, "
+                f"{target.num_classes} classes and input shape {known}. Pass the model it was fitted "
+                "with, or fit a new detector."
+            )
+        _check_x(overlays, "overlays", shape, target.bounds)
+        detector._fitted = _Fitted(
+            target=target,
+            threshold=threshold,
+            overlays=overlays,
+            input_shape=shape,
+            entropies=np.zeros(0),
+        )
+        return detector
+
+
+def _bad_dict(expected: str, got: object) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"The 'data' parameter of {_OWNER}.from_dict must hold {expected} (what to_dict returns). "
+        f"Got {got!r} instead."
+    )
+
+
+def _check_target(target: object) -> Target:
+    if not isinstance(target, Target):
+        raise invalid_parameter(
+            "target",
+            _OWNER,
+            "a model adapter implementing mlarmor.targets.Target (bounds, num_classes, predict_proba, ...)",
+            _Shown(type(target).__name__),
+        )
+    offered = sorted(c for c in target.capabilities if c in ("gradients", "scores", "labels"))
+    if "scores" not in offered:
+        raise UnsupportedModelError(
+            f"{_OWNER} needs the 'scores' capability (class probabilities or logits for any input), but "
+            f"the target {target.name!r} offers only: {', '.join(offered) or 'nothing'}. STRIP measures "
+            "the entropy of probability vectors; expose the model's scores (a scikit-learn estimator "
+            "with predict_proba or decision_function, a PyTorch or ONNX model, an endpoint that "
+            "returns probabilities)."
+        )
+    return target
+
+
+def _check_x(
+    x: object, name: str, input_shape: tuple[int, ...] | None, bounds: tuple[float, float]
+) -> np.ndarray:
+    """Return ``x`` as a non-empty, finite, numeric batch ``(n, *input_shape)`` inside ``bounds``."""
+    try:
+        xs = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise invalid_parameter(name, _OWNER, "a numeric array", _Shown(type(x).__name__)) from e
+    if xs.dtype.kind not in "fiu":
+        raise invalid_parameter(
+            name, _OWNER, "a numeric (float or integer) array", _Shown(f"dtype {xs.dtype}")
+        )
+    expected = "(n, " + ", ".join(map(str, input_shape)) + ")" if input_shape else "(n, *input_shape)"
+    if xs.ndim < 2 or xs.shape[0] == 0 or (input_shape is not None and xs.shape[1:] != input_shape):
+        raise invalid_parameter(
+            name,
+            _OWNER,
+            f"a non-empty batch of shape {expected} (reshape a single input with x[None])",
+            _Shown(f"shape {xs.shape}"),
+        )
+    if not np.all(np.isfinite(xs)):
+        raise invalid_parameter(name, _OWNER, "finite (no NaN or inf)", _Shown("non-finite values"))
+    low, high = bounds
+    x_min, x_max = float(xs.min()), float(xs.max())
+    if x_min < low or x_max > high:
+        raise invalid_parameter(
+            name,
+            _OWNER,
+            f"within the target's bounds [{low:g}, {high:g}] (rescale the data or fix the bounds)",
+            _Shown(f"values in [{x_min:g}, {x_max:g}]"),
+        )
+    return xs
