@@ -73,11 +73,11 @@ def test_detects_triggered_inputs_at_the_chosen_false_rejection_rate(
     fitted: STRIP, digits: dict[str, Any]
 ) -> None:
     report = fitted.evaluate(digits["x_eval"], digits["x_triggered"])
-    # Measured: detection 0.74, FRR 0.043, AUC 0.95 (n_clean=397, n_triggered=354). Below the
-    # paper's ~99% for MNIST: 8x8 images leave little room and the 0.5 blend halves the trigger
-    # (alpha=0.6/0.7 gave 0.48/0.39, 0.4 gave 0.25). FRR on other clean data: 0.05 +- about 2 std.
+    # The target: >= 90% of triggered inputs at 5% false rejection. The paper's additive
+    # superimposition (the default) keeps the trigger whole; a 0.5 weighted blend halves it and
+    # measured 0.74 here. FRR on other clean data: 0.05 +- about 2 std.
     assert isinstance(report, StripReport)
-    assert report.detection_rate >= 0.65
+    assert report.detection_rate >= 0.9
     assert report.false_rejection_rate <= 0.09
     assert report.auc >= 0.9
     assert (report.n_clean, report.n_triggered) == (len(digits["x_eval"]), len(digits["x_triggered"]))
@@ -150,7 +150,8 @@ def test_deterministic_under_a_seed(backdoored: TorchTarget, digits: dict[str, A
     np.testing.assert_array_equal(a.entropy(x), b.entropy(x))
     assert not np.array_equal(a.overlays_, c.overlays_)
     # An input's entropy does not depend on the batch it comes in.
-    np.testing.assert_allclose(a.entropy(x[:1]), a.entropy(x)[:1], rtol=1e-6)
+    # (float32 convolutions differ in the last bits between batch sizes; entropies near 0 need atol)
+    np.testing.assert_allclose(a.entropy(x[:1]), a.entropy(x)[:1], rtol=1e-6, atol=1e-6)
 
 
 def test_to_dict_from_dict_round_trip(fitted: STRIP, backdoored: TorchTarget, digits: dict[str, Any]) -> None:
