@@ -1,4 +1,7 @@
-"""Defenses: adversarial and DP training (``mlarmor.defenses.training``), input detectors (``detection``)."""
+"""Defenses: training (adversarial, DP), input and trigger detectors, poisoned-sample inspection.
+
+Subpackages: ``training``, ``detection`` (feature squeezing), ``runtime`` (STRIP), ``inspect``.
+"""
 
 from mlarmor.defenses.detection import (
     DetectionReport,
@@ -7,6 +10,8 @@ from mlarmor.defenses.detection import (
     median_smooth,
     reduce_bit_depth,
 )
+from mlarmor.defenses.inspect import Suspicion, activation_clustering, activations, spectral_signatures
+from mlarmor.defenses.runtime import STRIP, StripReport, strip_entropy
 from mlarmor.defenses.training import (
     AdversarialTrainer,
     DPEpochRecord,
@@ -21,6 +26,7 @@ from mlarmor.defenses.training import (
 )
 
 __all__ = [
+    "STRIP",
     "AdversarialTrainer",
     "DPEpochRecord",
     "DPMLPClassifier",
@@ -30,10 +36,16 @@ __all__ = [
     "FeatureSqueezing",
     "HardeningResult",
     "Squeezer",
+    "StripReport",
+    "Suspicion",
+    "activation_clustering",
+    "activations",
     "dp_incompatibilities",
     "harden_and_evaluate",
     "median_smooth",
     "reduce_bit_depth",
     "robust_accuracy",
+    "spectral_signatures",
+    "strip_entropy",
     "train_dp",
 ]
