@@ -17,7 +17,7 @@ from mlarmor.findings import Finding, Severity, SeverityField, max_severity
 
 __all__ = ["SCHEMA_VERSION", "FileResult", "Report", "ToolInfo"]
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 
 
 class ToolInfo(BaseModel):
@@ -55,7 +55,7 @@ class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: str = SCHEMA_VERSION
-    kind: Literal["scan", "verify", "evasion", "harden", "privacy"] = "scan"
+    kind: Literal["scan", "verify", "evasion", "harden", "privacy", "poisoning"] = "scan"
     tool: ToolInfo = Field(default_factory=ToolInfo)
     created_at: str = Field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     files: list[FileResult] = Field(default_factory=list)
@@ -74,6 +74,25 @@ class Report(BaseModel):
         default=None,
         description="What a hardening run did (kind 'harden'): method, parameters, metrics before and "
         "after, the artefact it saved.",
+    )
+    # Poisoning and backdoor inspection (kind 'poisoning'). Absent elsewhere.
+    suspicious_indices: list[int] | None = Field(
+        default=None, description="Training rows a data inspection flags, the most suspicious first."
+    )
+    scores: list[float] | None = Field(
+        default=None, description="Suspicion score of every training row (higher is more suspicious)."
+    )
+    infected: bool | None = Field(default=None, description="Whether a model inspection found a backdoor.")
+    target_class: int | None = Field(
+        default=None, description="The class a backdoor found by model inspection leads to."
+    )
+    anomaly_index: float | None = Field(
+        default=None, description="The model inspection's largest anomaly index (infected above 2 by default)."
+    )
+    inspection: dict[str, Any] | None = Field(
+        default=None,
+        description="Details of a poisoning run: the simulation curve, per-class summaries, score "
+        "histograms, per-class trigger figures.",
     )
 
     def all_findings(self) -> list[Finding]:

@@ -244,3 +244,17 @@ def test_recipe_for_refuses_pytorch_models() -> None:
             recipe_for(model, num_classes=10)
     with pytest.raises(InvalidParameterError, match=r"--recipe file\.py:train"):
         recipe_for("model.onnx", num_classes=10)
+
+
+def test_load_recipe_knows_the_built_in_demo_recipes() -> None:
+    from mlarmor.data import load_dataset
+
+    recipe = load_recipe("demo:digits-mlp", num_classes=10)
+    assert recipe.name == "recipes.py:train_digits_mlp"
+    ds = load_dataset("demo:digits")
+    model = recipe.train(ds.x[:300], ds.y[:300], 0)
+    logits = recipe.outputs(model, ds.x[300:400])
+    assert logits.shape == (100, 10)
+    assert np.mean(logits.argmax(1) == ds.y[300:400]) > 0.7
+    with pytest.raises(InvalidParameterError, match="demo:digits-cnn"):
+        load_recipe("demo:resnet", num_classes=10)

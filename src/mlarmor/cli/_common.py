@@ -13,9 +13,10 @@ from typing import Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mlarmor.errors import MlarmorError
-from mlarmor.findings import Severity
+from mlarmor.findings import Finding, Severity
 from mlarmor.schema import Report
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "parse_params",
     "parse_severity",
     "parse_shape",
+    "print_finding",
+    "progress_bar",
     "status",
     "write_output",
 ]
@@ -154,6 +157,32 @@ def status(message: str) -> Iterator[None]:
             yield
     else:
         yield
+
+
+def print_finding(finding: Finding, out: Console, *, note: str = "", mitigations: bool = True) -> None:
+    """A finding as the table views show it: severity and title, ATLAS/OWASP ids, mitigations."""
+    out.print(f"[bold]{finding.severity.label.upper()}[/] {finding.title}{note}", highlight=False)
+    out.print(f"  ATLAS {', '.join(finding.atlas)} · OWASP {', '.join(finding.owasp)}", highlight=False)
+    if mitigations:
+        for mitigation in finding.mitigations:
+            out.print(f"  - {mitigation}", highlight=False)
+
+
+def progress_bar(*, info: bool = False) -> Progress:
+    """A transient progress bar on stderr, silent when stderr is not a terminal.
+
+    With ``info`` a free-text column shows each task's ``info`` field (e.g. the last epoch's loss).
+    """
+    columns = [TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if info:
+        columns.append(TextColumn("{task.fields[info]}"))
+    return Progress(
+        *columns,
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+        transient=True,
+    )
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ def _root(
 
 
 def _register() -> None:
-    from mlarmor.cli import demo, evasion, harden, integrity, privacy, scan
+    from mlarmor.cli import demo, evasion, harden, integrity, poisoning, privacy, scan
 
     app.command("scan", no_args_is_help=True)(scan.scan)
     app.command("keygen", no_args_is_help=True)(integrity.keygen)
@@ -41,6 +41,7 @@ def _register() -> None:
     app.command("evasion", no_args_is_help=True)(evasion.evasion)
     app.command("harden", no_args_is_help=True)(harden.harden)
     app.command("privacy", no_args_is_help=True)(privacy.privacy)
+    app.add_typer(poisoning.app, name="poisoning")
     app.command("demo")(demo.demo)
 
 

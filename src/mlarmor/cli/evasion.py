@@ -33,6 +33,7 @@ from mlarmor.cli._common import (
     parse_params,
     parse_severity,
     parse_shape,
+    print_finding,
     status,
     write_output,
 )
@@ -94,13 +95,9 @@ def _print_table(report: Report, assessment: EvasionAssessment, out: Console) ->
         )
     out.print(table)
     for finding in report.findings:
-        out.print(
-            f"[bold]{finding.severity.label.upper()}[/] {finding.title}  (* = threat budget)", highlight=False
+        print_finding(
+            finding, out, note="  (* = threat budget)", mitigations=finding.severity > Severity.NONE
         )
-        out.print(f"  ATLAS {', '.join(finding.atlas)} · OWASP {', '.join(finding.owasp)}", highlight=False)
-        if finding.severity > Severity.NONE:
-            for mitigation in finding.mitigations:
-                out.print(f"  - {mitigation}", highlight=False)
 
 
 @handles_errors

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from mlarmor.assess import evaluate_evasion, severity_for_loss, to_hardening_report, to_report
 from mlarmor.assess.evasion import EvasionAssessment
@@ -39,6 +39,7 @@ from mlarmor.cli._common import (
     parse_params,
     parse_severity,
     parse_shape,
+    progress_bar,
     status,
 )
 from mlarmor.data import Dataset, load_dataset
@@ -90,16 +91,7 @@ class _InputSpace(torch.nn.Module):
 
 def _epoch_bar() -> Progress:
     """A transient per-epoch progress bar on stderr (silent when stderr is not a terminal)."""
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not err_console.is_terminal,
-        transient=True,
-    )
+    return progress_bar(info=True)
 
 
 def _check_writable(path: Path) -> None:

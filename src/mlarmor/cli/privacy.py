@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mlarmor.assess.privacy import PrivacyAudit, audit_membership, inversion_finding, to_privacy_report
@@ -35,6 +34,8 @@ from mlarmor.cli._common import (
     one_paragraph,
     parse_severity,
     parse_shape,
+    print_finding,
+    progress_bar,
     status,
     write_output,
 )
@@ -113,10 +114,7 @@ def _print_table(
         _print_attributes(attributes, out)
     for finding in report.findings:
         note = "  (* = strongest)" if finding.id == "privacy.membership-inference" else ""
-        out.print(f"[bold]{finding.severity.label.upper()}[/] {finding.title}{note}", highlight=False)
-        out.print(f"  ATLAS {', '.join(finding.atlas)} · OWASP {', '.join(finding.owasp)}", highlight=False)
-        for mitigation in finding.mitigations:
-            out.print(f"  - {mitigation}", highlight=False)
+        print_finding(finding, out, note=note)
 
 
 @handles_errors
@@ -305,15 +303,7 @@ def privacy(
             )
             err_console.print(f"reconstructions written to {invert_images}", highlight=False)
     cache = None if no_cache else (cache_dir or _default_cache())
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not err_console.is_terminal,
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("reference models", total=reference_models)
 
         def on_progress(done: int, total: int) -> None:

@@ -456,8 +456,12 @@ class TorchRecipe:
 def load_recipe(spec: str, *, num_classes: int) -> Recipe:
     """Read a ``--recipe`` option: ``file.py:function`` (or ``file.py``, for ``file.py:train``).
 
+    ``demo:digits-cnn`` and ``demo:digits-mlp`` name the built-in recipes of
+    :mod:`mlarmor.models.recipes` (the demo's models, for the ``demo:digits`` data).
+
     Args:
         spec: ``file.py:function``; the function trains a ``torch.nn.Module`` (see :class:`TorchRecipe`).
+            Or ``demo:NAME`` for a built-in recipe.
         num_classes: Number of classes.
 
     Returns:
@@ -467,6 +471,20 @@ def load_recipe(spec: str, *, num_classes: int) -> Recipe:
         InvalidParameterError: ``spec`` is not of the form ``file.py:function``.
         InputError: The file does not exist.
     """
+    if isinstance(spec, str) and spec.startswith("demo:"):
+        from mlarmor.models import recipes
+
+        name = spec.removeprefix("demo:")
+        if name not in recipes.RECIPES:
+            raise InvalidParameterError(
+                f"Unknown built-in recipe {spec!r}; use one of "
+                f"{', '.join('demo:' + r for r in recipes.RECIPES)}, or file.py:function."
+            )
+        return TorchRecipe(
+            recipes.__file__,
+            recipes.RECIPES[name],
+            num_classes=_check_classes(num_classes, "load_recipe"),
+        )
     match = _SPEC.match(spec) if isinstance(spec, str) else None
     if match is None:
         raise InvalidParameterError(

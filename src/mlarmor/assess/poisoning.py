@@ -1,0 +1,409 @@
+"""How much a poisoned share of the training data can hurt: retrain with the recipe, measure the damage.
+
+:func:`simulate_poisoning` poisons the user's training set at several fractions with each chosen
+attack, trains a model on every poisoned copy with the user's recipe (the same way the real model is
+trained), and measures on held-out data the clean accuracy and the attack success rate (ASR): the
+share of triggered test inputs not of the target class that the poisoned model sends to it. A model
+trained on the clean data gives the baseline of both (its "ASR" is how often the trigger alone
+already leads to the target). :func:`to_poisoning_report` turns the curve into a ``kind="poisoning"``
+report with one finding per attack (MITRE ATLAS AML.T0020 Poison Training Data; OWASP ML02 Data
+Poisoning, and ML10 Model Poisoning for the backdoors).
+
+Attacks (see :mod:`mlarmor.attacks.poisoning`): ``badnets`` (corner patch), ``blend`` (noise key
+blended in), ``warp`` (WaNet-style smooth warp), each a dirty-label backdoor that relabels its rows to
+the target class; ``label-flip`` (targeted flips from ``source_class`` to the target when a source
+is given, its ASR is then the share of source-class test inputs predicted as the target; random flips
+otherwise, measured by the accuracy they cost).
+
+Severity of an attack's finding, from the ASR gained over the clean model's at the smallest fraction
+that reaches it: ≥ 90% gained with ≤ 1% of the data poisoned is critical; ≥ 50% with ≤ 5% high;
+≥ 50% at any simulated fraction, or ≥ 5 points of clean accuracy lost, medium; ≥ 20% gained low.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlarmor.attacks.poisoning import Poisoned, apply_trigger, flip_labels, poison
+from mlarmor.data import Dataset
+from mlarmor.errors import InvalidParameterError, invalid_parameter
+from mlarmor.findings import Family, Finding, Severity
+from mlarmor.schema import Report
+from mlarmor.targets.recipe import Recipe
+
+__all__ = [
+    "POISONING_ATTACKS",
+    "PoisoningSimulation",
+    "SimulationPoint",
+    "poisoning_severity",
+    "simulate_poisoning",
+    "to_poisoning_report",
+]
+
+POISONING_ATTACKS: tuple[str, ...] = ("badnets", "blend", "warp", "label-flip")
+_BACKDOORS = ("badnets", "blend", "warp")
+_ATLAS = ["AML.T0020"]
+
+
+@dataclass(frozen=True)
+class SimulationPoint:
+    """One model trained on one poisoned copy (``fraction`` 0: the clean baseline).
+
+    Attributes:
+        attack: The attack's name.
+        fraction: Share of the eligible training rows poisoned.
+        n_poisoned: Rows changed.
+        clean_accuracy: Accuracy of the trained model on the clean test set.
+        attack_success: ASR on the test set, ``None`` for random label flips.
+        seconds: Poisoning, training and evaluation time.
+    """
+
+    attack: str
+    fraction: float
+    n_poisoned: int
+    clean_accuracy: float
+    attack_success: float | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        return {
+            "fraction": self.fraction,
+            "n_poisoned": self.n_poisoned,
+            "clean_accuracy": round(self.clean_accuracy, 6),
+            "attack_success": None if self.attack_success is None else round(self.attack_success, 6),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class PoisoningSimulation:
+    """The result of :func:`simulate_poisoning`.
+
+    Attributes:
+        points: Every trained model's figures, per attack in the order given, fractions ascending;
+            each attack's curve starts with its clean baseline (fraction 0).
+        target_class: The class the backdoors and targeted flips lead to.
+        recipe: Name of the training recipe.
+        n_train: Training rows; ``n_test``: test rows.
+        examples: Per attack, the poisoned dataset at the largest fraction (to save or inspect).
+        seconds: Wall time of the whole simulation.
+    """
+
+    points: tuple[SimulationPoint, ...]
+    target_class: int
+    recipe: str
+    n_train: int
+    n_test: int
+    examples: Mapping[str, Poisoned] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def attacks(self) -> list[str]:
+        """The attacks simulated, in order."""
+        return list(dict.fromkeys(p.attack for p in self.points))
+
+    def curve(self, attack: str) -> list[SimulationPoint]:
+        """One attack's points, baseline first."""
+        return [p for p in self.points if p.attack == attack]
+
+
+def _check_fractions(fractions: object, owner: str) -> tuple[float, ...]:
+    expected = "a non-empty sequence of floats in (0, 1)"
+    if isinstance(fractions, str) or not isinstance(fractions, Sequence) or not fractions:
+        raise invalid_parameter("fractions", owner, expected, fractions)
+    out = []
+    for f in fractions:
+        if not isinstance(f, int | float | np.floating) or isinstance(f, bool) or not 0.0 < float(f) < 1.0:
+            raise invalid_parameter("fractions", owner, expected, f"{list(fractions)} (with {f!r})")
+        out.append(float(f))
+    return tuple(sorted(set(out)))
+
+
+def _poison(
+    attack: str,
+    train: Dataset,
+    fraction: float,
+    target: int,
+    source: int | None,
+    num_classes: int,
+    seed: int,
+    params: Mapping[str, Any],
+) -> Poisoned:
+    if attack == "label-flip":
+        return flip_labels(
+            train.x,
+            train.y,
+            fraction=fraction,
+            num_classes=num_classes,
+            target_class=target if source is not None else None,
+            source_class=source,
+            seed=seed,
+        )
+    return poison(
+        train.x,
+        train.y,
+        trigger=attack,  # type: ignore[arg-type]  # checked against POISONING_ATTACKS
+        fraction=fraction,
+        target_class=target,
+        bounds=train.bounds,
+        num_classes=num_classes,
+        seed=seed,
+        **params,
+    )
+
+
+def _success(
+    attack: str,
+    predict: Callable[[np.ndarray], np.ndarray],
+    test: Dataset,
+    target: int,
+    source: int | None,
+    trigger_params: Mapping[str, Any],
+) -> float | None:
+    if attack == "label-flip":
+        if source is None:
+            return None
+        rows = test.y == source
+        return float(np.mean(predict(test.x[rows]) == target))
+    rows = test.y != target
+    triggered = apply_trigger(test.x[rows], attack, **trigger_params)  # type: ignore[arg-type]
+    return float(np.mean(predict(triggered) == target))
+
+
+def simulate_poisoning(
+    recipe: Recipe,
+    train: Dataset,
+    test: Dataset,
+    *,
+    attacks: Sequence[str] = ("badnets",),
+    fractions: Sequence[float] = (0.01, 0.05, 0.1),
+    target_class: int = 0,
+    source_class: int | None = None,
+    num_classes: int | None = None,
+    trigger_params: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> PoisoningSimulation:
+    """Poison ``train`` at each fraction with each attack, retrain with ``recipe``, measure on ``test``.
+
+    One clean model (the baseline) plus one model per attack and fraction are trained, all with the
+    same ``seed`` so that the poison is the only difference between them.
+
+    Args:
+        recipe: How the user trains the model (:func:`~mlarmor.targets.recipe.load_recipe`,
+            :func:`~mlarmor.targets.recipe.recipe_for`); its ``outputs`` give the predictions.
+        train: The clean training data.
+        test: Held-out clean data, never poisoned.
+        attacks: Names from :data:`POISONING_ATTACKS`.
+        fractions: Shares of the eligible rows to poison, each in ``(0, 1)``.
+        target_class: The class the backdoor (or targeted flip) leads to.
+        source_class: For ``label-flip``: flip only this class's rows to ``target_class`` (a
+            targeted flip, with an ASR); ``None`` flips random rows to random classes.
+        num_classes: Number of classes; defaults to the recipe's.
+        trigger_params: Per attack, keywords of its trigger (e.g. ``{"badnets": {"size": 3}}``).
+        seed: Seed of the poisoned rows, the triggers and the training.
+        progress: Called as ``progress(done, total, what)`` after each trained model.
+
+    Returns:
+        A :class:`PoisoningSimulation`.
+
+    Raises:
+        InvalidParameterError: For an unknown attack, a fraction outside ``(0, 1)`` or too small to
+            poison a row, a class out of range, train and test sets of different input shapes, or an
+            image trigger on tabular data.
+    """
+    owner = "simulate_poisoning"
+    if isinstance(attacks, str) or not attacks:
+        raise invalid_parameter("attacks", owner, f"a non-empty list of {list(POISONING_ATTACKS)}", attacks)
+    for name in attacks:
+        if name not in POISONING_ATTACKS:
+            raise invalid_parameter("attacks", owner, f"names from {list(POISONING_ATTACKS)}", name)
+    chosen = list(dict.fromkeys(attacks))
+    fracs = _check_fractions(fractions, owner)
+    if train.input_shape != test.input_shape:
+        raise InvalidParameterError(
+            f"The training and test data of {owner} must have the same input shape. Got "
+            f"{train.input_shape} and {test.input_shape}; give a test set from the same source."
+        )
+    n_cls = int(num_classes if num_classes is not None else getattr(recipe, "num_classes", 0))
+    largest = int(max(train.y.max(), test.y.max()))
+    if n_cls < 2 or largest >= n_cls:
+        raise InvalidParameterError(
+            f"The data of {owner} has labels up to {largest}, but the recipe trains {n_cls} classes. "
+            "Check --classes and that the data matches the recipe."
+        )
+    for name, value in (("target_class", target_class), ("source_class", source_class)):
+        if value is None and name == "source_class":
+            continue
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or not 0 <= value < n_cls:
+            raise invalid_parameter(name, owner, f"a class in [0, {n_cls})", value)
+    if source_class is not None and source_class == target_class:
+        raise invalid_parameter("source_class", owner, "a class other than target_class", source_class)
+    params = {k: dict(v) for k, v in (trigger_params or {}).items()}
+
+    start = time.perf_counter()
+    total = 1 + len(chosen) * len(fracs)
+    done = 0
+
+    def fit(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        model = recipe.train(x, y, seed)
+        return lambda inputs: np.asarray(recipe.outputs(model, inputs)).argmax(axis=1)
+
+    def tick(what: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, what)
+
+    # Poison first, so that a bad parameter fails before any training.
+    plans: list[tuple[str, float, Poisoned]] = []
+    for name in chosen:
+        for f in fracs:
+            plans.append(
+                (
+                    name,
+                    f,
+                    _poison(name, train, f, target_class, source_class, n_cls, seed, params.get(name, {})),
+                )
+            )
+
+    t0 = time.perf_counter()
+    clean_predict = fit(train.x, train.y)
+    clean_acc = float(np.mean(clean_predict(test.x) == test.y))
+    clean_seconds = time.perf_counter() - t0
+    tick("clean model")
+    points: list[SimulationPoint] = []
+    examples: dict[str, Poisoned] = {}
+    for name in chosen:
+        # Every fraction of one attack shares the trigger parameters (the seed fixes the pattern).
+        trig = next(p for n, _, p in plans if n == name).params
+        base_asr = _success(name, clean_predict, test, target_class, source_class, trig)
+        points.append(SimulationPoint(name, 0.0, 0, clean_acc, base_asr, clean_seconds))
+        for attack, f, poisoned in plans:
+            if attack != name:
+                continue
+            t0 = time.perf_counter()
+            predict = fit(poisoned.x, poisoned.y)
+            acc = float(np.mean(predict(test.x) == test.y))
+            asr = _success(name, predict, test, target_class, source_class, poisoned.params)
+            points.append(SimulationPoint(name, f, poisoned.n_poisoned, acc, asr, time.perf_counter() - t0))
+            examples[name] = poisoned
+            tick(f"{name} at {f:g}")
+    return PoisoningSimulation(
+        points=tuple(points),
+        target_class=int(target_class),
+        recipe=str(getattr(recipe, "name", type(recipe).__name__)),
+        n_train=len(train.y),
+        n_test=len(test.y),
+        examples=examples,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def poisoning_severity(curve: Sequence[SimulationPoint]) -> tuple[Severity, SimulationPoint | None]:
+    """Severity of one attack's curve (rules in the module docstring) and the point that sets it."""
+    base = curve[0]
+    base_asr = base.attack_success or 0.0
+    worst: tuple[Severity, SimulationPoint | None] = (Severity.NONE, None)
+    for p in curve[1:]:
+        gain = (p.attack_success or 0.0) - base_asr if p.attack_success is not None else 0.0
+        lost = base.clean_accuracy - p.clean_accuracy
+        if gain >= 0.9 and p.fraction <= 0.01:
+            level = Severity.CRITICAL
+        elif gain >= 0.5 and p.fraction <= 0.05:
+            level = Severity.HIGH
+        elif gain >= 0.5 or lost >= 0.05:
+            level = Severity.MEDIUM
+        elif gain >= 0.2:
+            level = Severity.LOW
+        else:
+            level = Severity.NONE
+        if level > worst[0]:
+            worst = (level, p)
+    return worst
+
+
+def _finding(sim: PoisoningSimulation, attack: str) -> Finding:
+    curve = sim.curve(attack)
+    severity, point = poisoning_severity(curve)
+    base = curve[0]
+    last = curve[-1]
+    backdoor = attack in _BACKDOORS or (attack == "label-flip" and last.attack_success is not None)
+    rows = "; ".join(
+        f"{p.fraction:.1%} poisoned: accuracy {p.clean_accuracy:.1%}"
+        + ("" if p.attack_success is None else f", ASR {p.attack_success:.1%}")
+        for p in curve
+    )
+    if point is None:
+        title = f"Poisoning ({attack}): no fraction up to {last.fraction:.0%} changed the model materially"
+    elif point.attack_success is not None and backdoor:
+        title = (
+            f"Poisoning ({attack}): {point.fraction:.1%} of the training data makes the trigger send "
+            f"{point.attack_success:.0%} of inputs to class {sim.target_class}"
+        )
+    else:
+        title = (
+            f"Poisoning ({attack}): {point.fraction:.1%} of the training data costs "
+            f"{base.clean_accuracy - point.clean_accuracy:.1%} of accuracy"
+        )
+    mitigations = [
+        "Know where each training sample comes from; sign and verify datasets (mlarmor sign/verify).",
+        "Inspect the training data for poisoned samples before training: mlarmor poisoning inspect-data.",
+        "Inspect trained models for backdoors before deployment: mlarmor poisoning inspect-model.",
+    ]
+    if backdoor:
+        mitigations.append("Screen inputs at run time for triggers (STRIP, mlarmor.defenses.STRIP).")
+    return Finding(
+        id=f"poisoning.{attack}",
+        family=Family.BACKDOOR if backdoor else Family.POISONING,
+        title=title,
+        severity=severity,
+        description=(
+            f"The training data ({sim.n_train} rows) was poisoned with {attack} at "
+            f"{', '.join(f'{p.fraction:g}' for p in curve[1:])} of the eligible rows and the model retrained "
+            f"with {sim.recipe}; measured on {sim.n_test} clean test rows. {rows}. Severity: ASR gain ≥ 90% "
+            "at ≤ 1% poisoned critical; ≥ 50% at ≤ 5% high; ≥ 50%, or ≥ 5 points of accuracy lost, medium; "
+            "≥ 20% low."
+        ),
+        impact=None if point is None or point.attack_success is None else point.attack_success,
+        evidence={
+            "attack": attack,
+            "target_class": sim.target_class,
+            "curve": [p.to_dict() for p in curve],
+        },
+        atlas=_ATLAS,
+        owasp=["ML02", "ML10"] if backdoor else ["ML02"],
+        mitigations=mitigations,
+    )
+
+
+def to_poisoning_report(sim: PoisoningSimulation, *, metadata: Mapping[str, Any] | None = None) -> Report:
+    """The ``kind="poisoning"`` report: per-attack curves under ``attacks`` and one finding each."""
+    attacks = {
+        name: {
+            "curve": [p.to_dict() for p in sim.curve(name)],
+            "target_class": sim.target_class,
+            "params": {k: v for k, v in sim.examples[name].params.items() if k not in ("bounds", "fraction")},
+        }
+        for name in sim.attacks
+    }
+    return Report(
+        kind="poisoning",
+        clean_accuracy=sim.points[0].clean_accuracy,
+        attacks=attacks,
+        findings=[_finding(sim, name) for name in sim.attacks],
+        inspection={
+            "mode": "simulate",
+            "recipe": sim.recipe,
+            "n_train": sim.n_train,
+            "n_test": sim.n_test,
+            "seconds": round(sim.seconds, 3),
+        },
+        metadata=dict(metadata or {}),
+    )

@@ -1,0 +1,332 @@
+"""``mlarmor poisoning``: simulate data poisoning, find poisoned samples, inspect models for backdoors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlarmor.assess.poisoning import (
+    POISONING_ATTACKS,
+    PoisoningSimulation,
+    simulate_poisoning,
+    to_poisoning_report,
+)
+from mlarmor.cli._common import (
+    BOUNDS,
+    CLASSES,
+    FAIL_ON,
+    FORMAT,
+    INPUT_SHAPE,
+    LABEL_COLUMN,
+    OUTPUT,
+    emit_report,
+    err_console,
+    exit_for,
+    fail,
+    handles_errors,
+    parse_params,
+    parse_severity,
+    parse_shape,
+    print_finding,
+    progress_bar,
+    write_output,
+)
+from mlarmor.data import Dataset, load_dataset
+from mlarmor.schema import Report
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="poisoning",
+    help="Simulate data poisoning, find poisoned training samples, inspect models for backdoors.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+_FORMATS = ("table", "json", "sarif")
+_ATTACK_HELP = f"Attack (repeatable): {', '.join(POISONING_ATTACKS)}. Default: badnets."
+RECIPE = typer.Option(
+    None,
+    "--recipe",
+    help="How the model is trained: file.py:train (train(x, y, seed) -> torch module), or a built-in "
+    "demo:digits-cnn / demo:digits-mlp.",
+)
+
+
+def _check_format(output_format: str) -> None:
+    if output_format not in _FORMATS:
+        raise fail(f"unknown --format {output_format!r}.", f"use one of: {', '.join(_FORMATS)}")
+
+
+def _load(
+    source: str,
+    *,
+    label_column: str | None,
+    bounds: tuple[float, float] | None,
+    shape: tuple[int, ...] | None,
+) -> Dataset:
+    """Load a dataset, reshaped to ``--input-shape`` when one is given (flat rows to images)."""
+    data = load_dataset(source, label_column=label_column, bounds=bounds)
+    if shape is None or shape == data.input_shape:
+        return data
+    if int(np.prod(shape)) != int(np.prod(data.input_shape)):
+        raise fail(
+            f"--input-shape {','.join(map(str, shape))} does not fit the {data.input_shape} rows "
+            f"of {source}.",
+            "give a shape with the same number of values as one row",
+        )
+    return replace(data, x=data.x.reshape(len(data.x), *shape), feature_low=None, feature_high=None)
+
+
+def _num_classes(classes: int | None, *datasets: Dataset) -> int:
+    largest = max(int(d.y.max()) for d in datasets)
+    if classes is None:
+        return largest + 1
+    if classes < 2 or largest >= classes:
+        raise fail(
+            f"--classes {classes} does not fit the data, whose labels go up to {largest}.",
+            f"use --classes {largest + 1} or more, or leave it out",
+        )
+    return classes
+
+
+def _trigger_params(items: list[str] | None) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for key, value in parse_params(items, "--param").items():
+        attack, dot, name = key.partition(".")
+        if not dot or attack not in POISONING_ATTACKS or not name:
+            raise fail(
+                f"--param {key}={value} must be ATTACK.KEY=VALUE with ATTACK one of "
+                f"{', '.join(POISONING_ATTACKS)}.",
+                "e.g. --param badnets.size=3 --param blend.alpha=0.1",
+            )
+        out.setdefault(attack, {})[name] = value
+    return out
+
+
+def _print_simulation(report: Report, sim: PoisoningSimulation, out: Console) -> None:
+    out.print(
+        f"[bold]mlarmor poisoning simulate[/] — recipe {sim.recipe}: {sim.n_train} training rows, "
+        f"{sim.n_test} test rows, target class {sim.target_class}, {sim.seconds:.1f}s",
+        highlight=False,
+    )
+    for name in sim.attacks:
+        table = Table(show_edge=False, title=name)
+        for column in ("poisoned", "rows", "clean accuracy", "attack success", "seconds"):
+            table.add_column(column, justify="right")
+        for p in sim.curve(name):
+            table.add_row(
+                "clean model" if p.fraction == 0 else f"{p.fraction:.1%}",
+                str(p.n_poisoned),
+                f"{p.clean_accuracy:.1%}",
+                "n/a (random flips)" if p.attack_success is None else f"{p.attack_success:.1%}",
+                f"{p.seconds:.1f}",
+            )
+        out.print(table)
+    _print_findings(report, out)
+
+
+def _print_findings(report: Report, out: Console) -> None:
+    for finding in report.findings:
+        print_finding(finding, out)
+
+
+def _suffixed(path: Path, name: str, many: bool) -> Path:
+    return path.with_name(f"{path.stem}-{name}{path.suffix or '.npz'}") if many else path
+
+
+def _save_poisoned(sim: PoisoningSimulation, path: Path) -> None:
+    many = len(sim.examples) > 1
+    for name, poisoned in sim.examples.items():
+        target = _suffixed(path, name, many)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as fh:
+                np.savez(fh, x=poisoned.x, y=poisoned.y, poisoned=poisoned.poisoned)
+        except OSError as e:
+            raise fail(
+                f"cannot write {target}: {e.strerror or e}", "choose a writable --save-poisoned path"
+            ) from None
+        err_console.print(
+            f"{name}: poisoned dataset ({poisoned.n_poisoned} rows changed) written to {target}",
+            highlight=False,
+        )
+
+
+def _trigger_grid(sim: PoisoningSimulation, test: Dataset) -> str:
+    from mlarmor.attacks.poisoning import apply_trigger
+    from mlarmor.report import image_grid_svg
+
+    low, high = test.bounds
+    rows = np.flatnonzero(test.y != sim.target_class)[:4]
+    images, labels = [], []
+    for name, poisoned in sim.examples.items():
+        if poisoned.trigger == "label-flip":
+            continue
+        triggered = apply_trigger(test.x[rows], poisoned.trigger, **poisoned.params)  # type: ignore[arg-type]
+        for i, row in enumerate(rows):
+            images += [test.x[row], triggered[i]]
+            labels += [f"class {int(test.y[row])}", f"+ {name} trigger"]
+    pictures = (np.asarray(images, dtype=np.float64) - low) / (high - low)
+    return image_grid_svg(pictures, labels=labels, title="Clean test inputs and their triggered copies")
+
+
+def _curve_plot(sim: PoisoningSimulation) -> str:
+    from mlarmor.report import Series, line_chart_svg
+
+    series = []
+    for name in sim.attacks:
+        curve = sim.curve(name)
+        if curve[-1].attack_success is not None:
+            series.append(
+                Series(f"{name}: attack success", [(p.fraction, p.attack_success or 0.0) for p in curve])
+            )
+        series.append(Series(f"{name}: clean accuracy", [(p.fraction, p.clean_accuracy) for p in curve]))
+    return line_chart_svg(
+        series,
+        title="Poisoning: clean accuracy and attack success vs poisoned fraction",
+        x_label="poisoned fraction of the eligible training rows",
+        y_label="share of test inputs",
+        y_range=(0.0, 1.0),
+        y_percent=True,
+    )
+
+
+@app.command("simulate", no_args_is_help=True)
+@handles_errors
+def simulate(
+    data: str = typer.Option(
+        ..., "--data", "-d", help="Clean training data: .npz, 'x.npy,y.npy', CSV/Parquet, or demo:digits."
+    ),
+    recipe: str | None = RECIPE,
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Instead of --recipe: a scikit-learn .joblib/.pkl model to clone and retrain.",
+    ),
+    test: str | None = typer.Option(
+        None, "--test", help="Held-out clean data to measure on. Default: a stratified 25% of --data."
+    ),
+    attack: list[str] | None = typer.Option(None, "--attack", "-a", help=_ATTACK_HELP),
+    fraction: list[float] | None = typer.Option(
+        None, "--fraction", help="Poisoned share of the eligible rows (repeatable). Default: 0.01 0.05 0.1."
+    ),
+    target_class: int = typer.Option(0, "--target-class", help="The class the backdoor leads to."),
+    source_class: int | None = typer.Option(
+        None, "--source-class", help="label-flip: flip only this class to --target-class (else random flips)."
+    ),
+    param: list[str] | None = typer.Option(
+        None,
+        "--param",
+        help="Trigger keyword ATTACK.KEY=VALUE (repeatable), e.g. badnets.size=3, blend.alpha=0.1.",
+    ),
+    save_poisoned: Path | None = typer.Option(
+        None,
+        "--save-poisoned",
+        help="Write the poisoned dataset at the largest fraction (.npz: x, y, poisoned).",
+    ),
+    trigger_image: Path | None = typer.Option(
+        None, "--trigger-image", help="Write clean test inputs next to their triggered copies as an SVG grid."
+    ),
+    plot: Path | None = typer.Option(None, "--plot", help="Write the curves as an SVG chart."),
+    label_column: str | None = LABEL_COLUMN,
+    bounds: tuple[float, float] | None = BOUNDS,
+    classes: int | None = CLASSES,
+    input_shape: str | None = INPUT_SHAPE,
+    trust: bool = typer.Option(False, "--trust", help="Load --model even if the scan finds it unsafe."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the poisoned rows, the triggers and the training."),
+    output_format: str = FORMAT,
+    output: Path | None = OUTPUT,
+    fail_on: str = FAIL_ON,
+) -> None:
+    """Measure how much a poisoned share of the training data can hurt the model.
+
+    Poisons the training data at each --fraction with each --attack (BadNets patch, blended or
+    warping trigger relabelled to --target-class, or label flips), retrains with the recipe (yours, so
+    the simulation trains the way you do) and measures on clean held-out data the clean accuracy and
+    the attack success rate: the share of triggered test inputs sent to the target class. A model
+    trained on the clean data is the baseline. One finding per attack (ATLAS AML.T0020; OWASP ML02,
+    ML10 for backdoors).
+
+    Example: `mlarmor poisoning simulate --data demo:digits --recipe demo:digits-cnn --attack badnets
+    --attack blend --fraction 0.01 --fraction 0.05 --plot curve.svg`
+
+    Example: `mlarmor poisoning simulate --data train.npz --test test.npz --recipe train.py:train
+    --save-poisoned poisoned.npz -f json -o simulate.json`
+
+    Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
+    """
+    _check_format(output_format)
+    threshold = parse_severity(fail_on)
+    for name in attack or []:
+        if name not in POISONING_ATTACKS:
+            raise fail(f"unknown --attack {name!r}.", f"use one of: {', '.join(POISONING_ATTACKS)}")
+    fractions = fraction or [0.01, 0.05, 0.1]
+    for f in fractions:
+        if not 0.0 < f < 1.0:
+            raise fail(f"--fraction {f} is outside (0, 1).", "give the poisoned share as e.g. 0.05 for 5%")
+    if (recipe is None) == (model is None):
+        raise fail(
+            "give exactly one of --recipe and --model.",
+            "--recipe file.py:train for PyTorch (or demo:digits-cnn); --model clf.joblib to clone a "
+            "scikit-learn model",
+        )
+    params = _trigger_params(param)
+    if trigger_image is not None and set(attack or ["badnets"]) == {"label-flip"}:
+        raise fail("--trigger-image needs a backdoor attack.", "add --attack badnets, blend or warp")
+    shape = parse_shape(input_shape)
+    train_data = _load(data, label_column=label_column, bounds=bounds, shape=shape)
+    if test is None:
+        train_data, test_data = train_data.split(0.25, seed=seed)
+    else:
+        test_data = _load(test, label_column=label_column, bounds=bounds, shape=shape)
+    n_cls = _num_classes(classes, train_data, test_data)
+    from mlarmor.targets.recipe import load_recipe, recipe_for
+
+    if recipe is not None:
+        built = load_recipe(recipe, num_classes=n_cls)
+    else:
+        assert model is not None  # exactly one of the two, checked above
+        from mlarmor.targets import load_target
+
+        built = recipe_for(
+            load_target(model, bounds=train_data.bounds, num_classes=n_cls, trust=trust), num_classes=n_cls
+        )
+    with progress_bar() as bar:
+        task = bar.add_task("training models", total=None)
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"trained: {what}")
+
+        sim = simulate_poisoning(
+            built,
+            train_data,
+            test_data,
+            attacks=attack or ["badnets"],
+            fractions=fractions,
+            target_class=target_class,
+            source_class=source_class,
+            num_classes=n_cls,
+            trigger_params=params,
+            seed=seed,
+            progress=on_progress,
+        )
+    if save_poisoned is not None:
+        _save_poisoned(sim, save_poisoned)
+    if trigger_image is not None:
+        write_output(_trigger_grid(sim, test_data), trigger_image, option="--trigger-image")
+        err_console.print(f"trigger examples written to {trigger_image}", highlight=False)
+    if plot is not None:
+        write_output(_curve_plot(sim), plot, option="--plot")
+        err_console.print(f"curves written to {plot}", highlight=False)
+    report = to_poisoning_report(
+        sim, metadata={"fail_on": threshold.label, "data": data, "test": test, "recipe": recipe or model}
+    )
+    emit_report(report, output_format, output, lambda out: _print_simulation(report, sim, out))
+    raise exit_for(report, threshold)
