@@ -24,7 +24,7 @@ from torch import nn
 from mlarmor.attacks import create
 from mlarmor.data import load_dataset
 from mlarmor.defenses import DetectionReport, FeatureSqueezing, median_smooth, reduce_bit_depth
-from mlarmor.defenses.detection import _auc
+from mlarmor.defenses._validate import mann_whitney_auc as _auc
 from mlarmor.errors import InvalidParameterError, NotFittedError, UnsupportedModelError
 from mlarmor.targets import SklearnTarget, TorchTarget
 

@@ -13,13 +13,16 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, Final, Literal, get_args
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mlarmor.errors import InvalidParameterError, NotFittedError, UnsupportedModelError, invalid_parameter
+from mlarmor.defenses._validate import Shown as _Shown
+from mlarmor.defenses._validate import bad_dict, check_batch, check_scores_target, mann_whitney_auc
+from mlarmor.defenses._validate import is_int as _is_int
+from mlarmor.errors import InvalidParameterError, NotFittedError, invalid_parameter
 from mlarmor.targets.base import Target
 
 __all__ = ["DetectionReport", "FeatureSqueezing", "Squeezer", "median_smooth", "reduce_bit_depth"]
@@ -33,19 +36,6 @@ _AUTO_BITS: Final = range(1, 9)
 _ACCURACY_TOLERANCE: Final = 0.01  # "within 1 point" of the unsqueezed accuracy
 _SCHEMA_VERSION: Final = 1
 _PARAMS: Final = ("squeezers", "bits", "median_size", "false_alarm_rate", "batch_size")
-
-
-class _Shown(str):
-    """A string shown without quotes in the ``Got ... instead.`` part of an error message."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def reduce_bit_depth(x: np.ndarray, bits: int, bounds: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
@@ -108,17 +98,6 @@ def median_smooth(x: np.ndarray, size: int = 2) -> np.ndarray:
     out = np.median(windows, axis=(-2, -1))
     result: np.ndarray = out.astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
     return result
-
-
-def _auc(clean: np.ndarray, adversarial: np.ndarray) -> float:
-    """ROC AUC of adversarial vs clean scores (Mann-Whitney U; ties count one half, by mid-ranks)."""
-    scores = np.concatenate([clean, adversarial])
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    ranks = (ends - (counts - 1) / 2.0)[inverse]  # 1-based mid-rank of each tie group
-    n_c, n_a = clean.size, adversarial.size
-    u = float(ranks[n_c:].sum()) - n_a * (n_a + 1) / 2.0
-    return u / (n_a * n_c)
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +405,7 @@ class FeatureSqueezing:
         return DetectionReport(
             detection_rate=float(np.mean(adv > fitted.threshold)),
             false_alarm_rate=float(np.mean(clean > fitted.threshold)),
-            auc=_auc(clean, adv),
+            auc=mann_whitney_auc(clean, adv),
             threshold=fitted.threshold,
             n_clean=int(clean.size),
             n_adversarial=int(adv.size),
@@ -618,13 +597,6 @@ class _Fitted:
     scores: np.ndarray
 
 
-def _bad_dict(expected: str, got: object) -> InvalidParameterError:
-    return InvalidParameterError(
-        f"The 'data' parameter of {_OWNER}.from_dict must hold {expected} (what to_dict returns). "
-        f"Got {got!r} instead."
-    )
-
-
 def _check_squeezers(value: object) -> tuple[Squeezer, ...] | None:
     if value is None:
         return None
@@ -635,60 +607,6 @@ def _check_squeezers(value: object) -> tuple[Squeezer, ...] | None:
     if any(n not in _SQUEEZERS for n in names) or len(set(names)) != len(names):
         raise invalid_parameter("squeezers", _OWNER, expected, value)
     return tuple(n for n in _SQUEEZERS if n in names)
-
-
-def _check_target(target: object) -> Target:
-    if not isinstance(target, Target):
-        raise invalid_parameter(
-            "target",
-            _OWNER,
-            "a model adapter implementing mlarmor.targets.Target (bounds, num_classes, predict_proba, ...)",
-            _Shown(type(target).__name__),
-        )
-    offered = sorted(c for c in target.capabilities if c in ("gradients", "scores", "labels"))
-    if "scores" not in offered:
-        raise UnsupportedModelError(
-            f"{_OWNER} needs the 'scores' capability (class probabilities or logits for any input), but "
-            f"the target {target.name!r} offers only: {', '.join(offered) or 'nothing'}. Feature "
-            "squeezing compares probability vectors; expose the model's scores (a scikit-learn "
-            "estimator with predict_proba or decision_function, a PyTorch or ONNX model, an endpoint "
-            "that returns probabilities)."
-        )
-    return target
-
-
-def _check_x(
-    x: object, name: str, input_shape: tuple[int, ...] | None, bounds: tuple[float, float]
-) -> np.ndarray:
-    """Return ``x`` as a non-empty, finite, numeric batch ``(n, *input_shape)`` inside ``bounds``."""
-    try:
-        xs = np.asarray(x)
-    except (TypeError, ValueError) as e:
-        raise invalid_parameter(name, _OWNER, "a numeric array", _Shown(type(x).__name__)) from e
-    if xs.dtype.kind not in "fiu":
-        raise invalid_parameter(
-            name, _OWNER, "a numeric (float or integer) array", _Shown(f"dtype {xs.dtype}")
-        )
-    expected = "(n, " + ", ".join(map(str, input_shape)) + ")" if input_shape else "(n, *input_shape)"
-    if xs.ndim < 2 or xs.shape[0] == 0 or (input_shape is not None and xs.shape[1:] != input_shape):
-        raise invalid_parameter(
-            name,
-            _OWNER,
-            f"a non-empty batch of shape {expected} (reshape a single input with x[None])",
-            _Shown(f"shape {xs.shape}"),
-        )
-    if not np.all(np.isfinite(xs)):
-        raise invalid_parameter(name, _OWNER, "finite (no NaN or inf)", _Shown("non-finite values"))
-    low, high = bounds
-    x_min, x_max = float(xs.min()), float(xs.max())
-    if x_min < low or x_max > high:
-        raise invalid_parameter(
-            name,
-            _OWNER,
-            f"within the target's bounds [{low:g}, {high:g}] (rescale the data or fix the bounds)",
-            _Shown(f"values in [{x_min:g}, {x_max:g}]"),
-        )
-    return xs
 
 
 def _check_y(y: object, n: int, num_classes: int) -> np.ndarray:
@@ -708,3 +626,17 @@ def _check_y(y: object, n: int, num_classes: int) -> np.ndarray:
             _Shown(f"labels in [{int(ys.min())}, {int(ys.max())}]"),
         )
     return ys
+
+
+def _bad_dict(expected: str, got: object) -> InvalidParameterError:
+    return bad_dict(_OWNER, expected, got)
+
+
+def _check_target(target: object) -> Target:
+    return check_scores_target(target, _OWNER, "Feature squeezing compares probability vectors")
+
+
+def _check_x(
+    x: object, name: str, input_shape: tuple[int, ...] | None, bounds: tuple[float, float]
+) -> np.ndarray:
+    return check_batch(x, name, _OWNER, input_shape, bounds)

@@ -12,12 +12,15 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from numbers import Integral, Real
 from typing import Any, Final
 
 import numpy as np
 
-from mlarmor.errors import InvalidParameterError, NotFittedError, UnsupportedModelError, invalid_parameter
+from mlarmor.defenses._validate import Shown as _Shown
+from mlarmor.defenses._validate import bad_dict, check_batch, check_scores_target, mann_whitney_auc
+from mlarmor.defenses._validate import is_int as _is_int
+from mlarmor.defenses._validate import is_real as _is_real
+from mlarmor.errors import InvalidParameterError, NotFittedError, invalid_parameter
 from mlarmor.targets.base import Target
 
 __all__ = ["STRIP", "StripReport", "strip_entropy"]
@@ -27,23 +30,6 @@ _log = logging.getLogger(__name__)
 _OWNER: Final = "STRIP"
 _SCHEMA_VERSION: Final = 1
 _PARAMS: Final = ("n_overlays", "alpha", "false_rejection_rate", "batch_size", "seed")
-
-
-class _Shown(str):
-    """A string shown without quotes in the ``Got ... instead.`` part of an error message."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def strip_entropy(
@@ -91,19 +77,6 @@ def strip_entropy(
             terms = np.where(p > 0.0, -p * np.log2(np.where(p > 0.0, p, 1.0)), 0.0)
         out[start : start + part.shape[0]] = terms.sum(axis=1).reshape(part.shape[0], n_over).mean(axis=1)
     return out
-
-
-def _auc(clean: np.ndarray, triggered: np.ndarray) -> float:
-    """ROC AUC of the triggered inputs against the clean ones, lower entropy meaning more suspect.
-
-    Mann-Whitney U on the negated entropies; ties count one half, by mid-ranks.
-    """
-    scores = -np.concatenate([clean, triggered])
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
-    n_c, n_t = clean.size, triggered.size
-    u = float(ranks[n_c:].sum()) - n_t * (n_t + 1) / 2.0
-    return u / (n_t * n_c)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +297,7 @@ class STRIP:
         return StripReport(
             detection_rate=float(np.mean(triggered < fitted.threshold)),
             false_rejection_rate=float(np.mean(clean < fitted.threshold)),
-            auc=_auc(clean, triggered),
+            auc=mann_whitney_auc(-clean, -triggered),
             threshold=fitted.threshold,
             n_clean=int(clean.size),
             n_triggered=int(triggered.size),
@@ -462,61 +435,14 @@ class STRIP:
 
 
 def _bad_dict(expected: str, got: object) -> InvalidParameterError:
-    return InvalidParameterError(
-        f"The 'data' parameter of {_OWNER}.from_dict must hold {expected} (what to_dict returns). "
-        f"Got {got!r} instead."
-    )
+    return bad_dict(_OWNER, expected, got)
 
 
 def _check_target(target: object) -> Target:
-    if not isinstance(target, Target):
-        raise invalid_parameter(
-            "target",
-            _OWNER,
-            "a model adapter implementing mlarmor.targets.Target (bounds, num_classes, predict_proba, ...)",
-            _Shown(type(target).__name__),
-        )
-    offered = sorted(c for c in target.capabilities if c in ("gradients", "scores", "labels"))
-    if "scores" not in offered:
-        raise UnsupportedModelError(
-            f"{_OWNER} needs the 'scores' capability (class probabilities or logits for any input), but "
-            f"the target {target.name!r} offers only: {', '.join(offered) or 'nothing'}. STRIP measures "
-            "the entropy of probability vectors; expose the model's scores (a scikit-learn estimator "
-            "with predict_proba or decision_function, a PyTorch or ONNX model, an endpoint that "
-            "returns probabilities)."
-        )
-    return target
+    return check_scores_target(target, _OWNER, "STRIP measures the entropy of probability vectors")
 
 
 def _check_x(
     x: object, name: str, input_shape: tuple[int, ...] | None, bounds: tuple[float, float]
 ) -> np.ndarray:
-    """Return ``x`` as a non-empty, finite, numeric batch ``(n, *input_shape)`` inside ``bounds``."""
-    try:
-        xs = np.asarray(x)
-    except (TypeError, ValueError) as e:
-        raise invalid_parameter(name, _OWNER, "a numeric array", _Shown(type(x).__name__)) from e
-    if xs.dtype.kind not in "fiu":
-        raise invalid_parameter(
-            name, _OWNER, "a numeric (float or integer) array", _Shown(f"dtype {xs.dtype}")
-        )
-    expected = "(n, " + ", ".join(map(str, input_shape)) + ")" if input_shape else "(n, *input_shape)"
-    if xs.ndim < 2 or xs.shape[0] == 0 or (input_shape is not None and xs.shape[1:] != input_shape):
-        raise invalid_parameter(
-            name,
-            _OWNER,
-            f"a non-empty batch of shape {expected} (reshape a single input with x[None])",
-            _Shown(f"shape {xs.shape}"),
-        )
-    if not np.all(np.isfinite(xs)):
-        raise invalid_parameter(name, _OWNER, "finite (no NaN or inf)", _Shown("non-finite values"))
-    low, high = bounds
-    x_min, x_max = float(xs.min()), float(xs.max())
-    if x_min < low or x_max > high:
-        raise invalid_parameter(
-            name,
-            _OWNER,
-            f"within the target's bounds [{low:g}, {high:g}] (rescale the data or fix the bounds)",
-            _Shown(f"values in [{x_min:g}, {x_max:g}]"),
-        )
-    return xs
+    return check_batch(x, name, _OWNER, input_shape, bounds)

@@ -1,0 +1,108 @@
+"""Input checks and small statistics shared by the fitted detectors (feature squeezing, STRIP).
+
+Each check takes the owner's name, so the message reads as the owner's own:
+``The 'x' parameter of STRIP must be ... Got ... instead.``
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
+from mlarmor.targets.base import Target
+
+__all__ = ["Shown", "bad_dict", "check_batch", "check_scores_target", "is_int", "is_real", "mann_whitney_auc"]
+
+
+class Shown(str):
+    """A string shown without quotes in the ``Got ... instead.`` part of an error message."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def is_int(value: object) -> bool:
+    """An integral number that is not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """A real number that is not a bool."""
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def mann_whitney_auc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """ROC AUC of ``positives`` against ``negatives``, higher scores meaning positive.
+
+    The Mann-Whitney U statistic; ties count one half, by mid-ranks.
+    """
+    scores = np.concatenate([negatives, positives])
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based mid-rank of each tie group
+    n_neg, n_pos = negatives.size, positives.size
+    u = float(ranks[n_neg:].sum()) - n_pos * (n_pos + 1) / 2.0
+    return u / (n_pos * n_neg)
+
+
+def bad_dict(owner: str, expected: str, got: object) -> InvalidParameterError:
+    """The error for a ``from_dict`` payload that is not what ``to_dict`` wrote."""
+    return InvalidParameterError(
+        f"The 'data' parameter of {owner}.from_dict must hold {expected} (what to_dict returns). "
+        f"Got {got!r} instead."
+    )
+
+
+def check_scores_target(target: object, owner: str, why: str) -> Target:
+    """``target`` as a :class:`Target` offering scores; ``why`` says what the owner does with them."""
+    if not isinstance(target, Target):
+        raise invalid_parameter(
+            "target",
+            owner,
+            "a model adapter implementing mlarmor.targets.Target (bounds, num_classes, predict_proba, ...)",
+            Shown(type(target).__name__),
+        )
+    offered = sorted(c for c in target.capabilities if c in ("gradients", "scores", "labels"))
+    if "scores" not in offered:
+        raise UnsupportedModelError(
+            f"{owner} needs the 'scores' capability (class probabilities or logits for any input), but "
+            f"the target {target.name!r} offers only: {', '.join(offered) or 'nothing'}. {why}; expose "
+            "the model's scores (a scikit-learn estimator with predict_proba or decision_function, a "
+            "PyTorch or ONNX model, an endpoint that returns probabilities)."
+        )
+    return target
+
+
+def check_batch(
+    x: object, name: str, owner: str, input_shape: tuple[int, ...] | None, bounds: tuple[float, float]
+) -> np.ndarray:
+    """Return ``x`` as a non-empty, finite, numeric batch ``(n, *input_shape)`` inside ``bounds``."""
+    try:
+        xs = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise invalid_parameter(name, owner, "a numeric array", Shown(type(x).__name__)) from e
+    if xs.dtype.kind not in "fiu":
+        raise invalid_parameter(name, owner, "a numeric (float or integer) array", Shown(f"dtype {xs.dtype}"))
+    expected = "(n, " + ", ".join(map(str, input_shape)) + ")" if input_shape else "(n, *input_shape)"
+    if xs.ndim < 2 or xs.shape[0] == 0 or (input_shape is not None and xs.shape[1:] != input_shape):
+        raise invalid_parameter(
+            name,
+            owner,
+            f"a non-empty batch of shape {expected} (reshape a single input with x[None])",
+            Shown(f"shape {xs.shape}"),
+        )
+    if not np.all(np.isfinite(xs)):
+        raise invalid_parameter(name, owner, "finite (no NaN or inf)", Shown("non-finite values"))
+    low, high = bounds
+    x_min, x_max = float(xs.min()), float(xs.max())
+    if x_min < low or x_max > high:
+        raise invalid_parameter(
+            name,
+            owner,
+            f"within the target's bounds [{low:g}, {high:g}] (rescale the data or fix the bounds)",
+            Shown(f"values in [{x_min:g}, {x_max:g}]"),
+        )
+    return xs
