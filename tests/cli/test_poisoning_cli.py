@@ -117,3 +117,28 @@ def test_simulate_needs_exactly_one_way_to_train(files: dict[str, Path]) -> None
     result = _run("simulate", "--data", str(files["flat"]), "--recipe", f"{files['recipe']}:train")
     assert result.exit_code == 2
     assert "image" in result.output.lower()
+
+
+def test_simulate_runs_the_clean_label_attack_with_a_torch_recipe(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "clean-label.json"
+    result = _run(
+        "simulate", "--data", "demo:digits", "--recipe", f"{files['recipe']}:train",
+        "--attack", "clean-label", "--fraction", "0.05", "--param", "clean-label.steps=10",
+        "--param", "clean-label.victims=3",
+        "--format", "json", "--output", str(out), "--fail-on", "critical",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entry = json.loads(out.read_text())["attacks"]["clean-label"]
+    assert [p["fraction"] for p in entry["curve"]] == [0.0, 0.05]
+    # Clean labels: the poisoned rows are all of the target class, with their labels unchanged.
+    assert entry["curve"][1]["n_poisoned"] > 0
+    assert entry["params"]["adversarial_class"] == 0
+    assert 0.0 <= entry["curve"][1]["attack_success"] <= 1.0
+    refused = _run(
+        "simulate", "--data", str(files["flat"]), "--model", str(files["sklearn"]), "--input-shape", "1,8,8",
+        "--attack", "clean-label", "--fraction", "0.05",
+    )  # fmt: skip
+    assert refused.exit_code == 2
+    assert "PyTorch recipe" in " ".join(refused.output.split())

@@ -13,7 +13,11 @@ Attacks (see :mod:`mlarmor.attacks.poisoning`): ``badnets`` (corner patch), ``bl
 blended in), ``warp`` (WaNet-style smooth warp), each a dirty-label backdoor that relabels its rows to
 the target class; ``label-flip`` (targeted flips from ``source_class`` to the target when a source
 is given, its ASR is then the share of source-class test inputs predicted as the target; random flips
-otherwise, measured by the accuracy they cost).
+otherwise, measured by the accuracy they cost); ``clean-label`` (gradient matching, Witches' Brew:
+rows of the target class keep their correct labels, their pixels are perturbed within ``eps`` so that
+training on them pushes ``victims`` chosen test inputs, 8 by default, into the target class; its ASR is
+the share of those victims that end up there; PyTorch recipes only, as it differentiates a surrogate
+trained with the recipe, under another seed than the simulated victim).
 
 Severity of an attack's finding, from the ASR gained over the clean model's at the smallest fraction
 that reaches it: ≥ 90% gained with ≤ 1% of the data poisoned is critical; ≥ 50% with ≤ 5% high;
@@ -45,9 +49,11 @@ __all__ = [
     "to_poisoning_report",
 ]
 
-POISONING_ATTACKS: tuple[str, ...] = ("badnets", "blend", "warp", "label-flip")
+POISONING_ATTACKS: tuple[str, ...] = ("badnets", "blend", "warp", "label-flip", "clean-label")
 _BACKDOORS = ("badnets", "blend", "warp")
 _ATLAS = ["AML.T0020"]
+# The clean-label attacker's surrogates train under other seeds than the simulated victim model.
+_SURROGATE_SEED = 1000
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,44 @@ def _check_fractions(fractions: object, owner: str) -> tuple[float, ...]:
     return tuple(sorted(set(out)))
 
 
+def _clean_label(
+    recipe: Recipe,
+    train: Dataset,
+    test: Dataset,
+    fraction: float,
+    target: int,
+    seed: int,
+    params: Mapping[str, Any],
+) -> Poisoned:
+    from mlarmor.attacks.poisoning.clean_label import gradient_matching
+
+    if type(recipe).__name__ != "TorchRecipe":
+        raise InvalidParameterError(
+            "The clean-label attack brews its poisons on a surrogate trained with the recipe and needs its "
+            f"gradients: it needs a PyTorch recipe (file.py:train), not {getattr(recipe, 'name', recipe)!r}."
+        )
+    options = dict(params)
+    n_victims = options.pop("victims", 8)
+    candidates = np.flatnonzero(test.y != target)
+    if not isinstance(n_victims, int) or not 1 <= n_victims <= len(candidates):
+        raise invalid_parameter(
+            "victims", "simulate_poisoning", f"an int in [1, {len(candidates)}]", n_victims
+        )
+    rows = np.sort(np.random.default_rng(seed).choice(candidates, n_victims, replace=False))
+    return gradient_matching(
+        train.x,
+        train.y,
+        train=recipe.train,
+        x_victims=test.x[rows],
+        y_victims=test.y[rows],
+        adversarial_class=target,
+        fraction=fraction,
+        bounds=train.bounds,
+        seed=seed + _SURROGATE_SEED,
+        **{"eps": 0.2, **options},
+    )
+
+
 def _poison(
     attack: str,
     train: Dataset,
@@ -164,15 +208,19 @@ def _success(
     test: Dataset,
     target: int,
     source: int | None,
-    trigger_params: Mapping[str, Any],
+    poisoned: Poisoned,
 ) -> float | None:
+    if attack == "clean-label":
+        from mlarmor.attacks.poisoning.clean_label import clean_label_success_rate
+
+        return clean_label_success_rate(predict, poisoned)
     if attack == "label-flip":
         if source is None:
             return None
         rows = test.y == source
         return float(np.mean(predict(test.x[rows]) == target))
     rows = test.y != target
-    triggered = apply_trigger(test.x[rows], attack, **trigger_params)  # type: ignore[arg-type]
+    triggered = apply_trigger(test.x[rows], attack, **poisoned.params)  # type: ignore[arg-type]
     return float(np.mean(predict(triggered) == target))
 
 
@@ -265,13 +313,15 @@ def simulate_poisoning(
     plans: list[tuple[str, float, Poisoned]] = []
     for name in chosen:
         for f in fracs:
-            plans.append(
-                (
-                    name,
-                    f,
-                    _poison(name, train, f, target_class, source_class, n_cls, seed, params.get(name, {})),
+            if name != "clean-label":  # brewed on a trained surrogate: after the cheap checks of the others
+                poisoned = _poison(
+                    name, train, f, target_class, source_class, n_cls, seed, params.get(name, {})
                 )
-            )
+                plans.append((name, f, poisoned))
+    if "clean-label" in chosen:
+        for f in fracs:
+            brew = _clean_label(recipe, train, test, f, target_class, seed, params.get("clean-label", {}))
+            plans.append(("clean-label", f, brew))
 
     t0 = time.perf_counter()
     clean_predict = fit(train.x, train.y)
@@ -282,8 +332,8 @@ def simulate_poisoning(
     examples: dict[str, Poisoned] = {}
     for name in chosen:
         # Every fraction of one attack shares the trigger parameters (the seed fixes the pattern).
-        trig = next(p for n, _, p in plans if n == name).params
-        base_asr = _success(name, clean_predict, test, target_class, source_class, trig)
+        first = next(p for n, _, p in plans if n == name)
+        base_asr = _success(name, clean_predict, test, target_class, source_class, first)
         points.append(SimulationPoint(name, 0.0, 0, clean_acc, base_asr, clean_seconds))
         for attack, f, poisoned in plans:
             if attack != name:
@@ -291,7 +341,7 @@ def simulate_poisoning(
             t0 = time.perf_counter()
             predict = fit(poisoned.x, poisoned.y)
             acc = float(np.mean(predict(test.x) == test.y))
-            asr = _success(name, predict, test, target_class, source_class, poisoned.params)
+            asr = _success(name, predict, test, target_class, source_class, poisoned)
             points.append(SimulationPoint(name, f, poisoned.n_poisoned, acc, asr, time.perf_counter() - t0))
             examples[name] = poisoned
             tick(f"{name} at {f:g}")
@@ -383,13 +433,22 @@ def _finding(sim: PoisoningSimulation, attack: str) -> Finding:
     )
 
 
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The scalar parameters worth reporting (not the bounds, the fraction or arrays such as victims)."""
+    return {
+        k: v.item() if isinstance(v, np.generic) else v
+        for k, v in params.items()
+        if k not in ("bounds", "fraction") and isinstance(v, int | float | str | bool | np.generic)
+    }
+
+
 def to_poisoning_report(sim: PoisoningSimulation, *, metadata: Mapping[str, Any] | None = None) -> Report:
     """The ``kind="poisoning"`` report: per-attack curves under ``attacks`` and one finding each."""
     attacks = {
         name: {
             "curve": [p.to_dict() for p in sim.curve(name)],
             "target_class": sim.target_class,
-            "params": {k: v for k, v in sim.examples[name].params.items() if k not in ("bounds", "fraction")},
+            "params": _plain(sim.examples[name].params),
         }
         for name in sim.attacks
     }

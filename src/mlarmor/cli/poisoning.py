@@ -49,6 +49,7 @@ app = typer.Typer(
 )
 
 _FORMATS = ("table", "json", "sarif")
+_IMAGE_TRIGGERS = ("badnets", "blend", "warp")
 _ATTACK_HELP = f"Attack (repeatable): {', '.join(POISONING_ATTACKS)}. Default: badnets."
 RECIPE = typer.Option(
     None,
@@ -166,7 +167,7 @@ def _trigger_grid(sim: PoisoningSimulation, test: Dataset) -> str:
     rows = np.flatnonzero(test.y != sim.target_class)[:4]
     images, labels = [], []
     for name, poisoned in sim.examples.items():
-        if poisoned.trigger == "label-flip":
+        if name not in _IMAGE_TRIGGERS:
             continue
         triggered = apply_trigger(test.x[rows], poisoned.trigger, **poisoned.params)  # type: ignore[arg-type]
         for i, row in enumerate(rows):
@@ -278,7 +279,7 @@ def simulate(
             "scikit-learn model",
         )
     params = _trigger_params(param)
-    if trigger_image is not None and set(attack or ["badnets"]) == {"label-flip"}:
+    if trigger_image is not None and not set(attack or ["badnets"]) & set(_IMAGE_TRIGGERS):
         raise fail("--trigger-image needs a backdoor attack.", "add --attack badnets, blend or warp")
     shape = parse_shape(input_shape)
     train_data = _load(data, label_column=label_column, bounds=bounds, shape=shape)
