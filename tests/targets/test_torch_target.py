@@ -198,3 +198,26 @@ def test_module_is_put_in_eval_mode(torch_net: torch.nn.Module) -> None:
     torch_net.train()
     target = TorchTarget(torch_net, bounds=(0, 1), num_classes=10)
     assert not target.module.training
+
+
+def test_input_space_puts_the_normalisation_in_front_and_copies_cleanly() -> None:
+    import copy
+
+    from mlarmor.targets import InputSpace
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    target = TorchTarget(
+        module, bounds=(0.0, 1.0), input_shape=(3, 2, 2), mean=[0.5, 0.4, 0.3], std=[0.2, 0.3, 0.4]
+    )
+    wrapped = InputSpace(target)
+    x = torch.rand(5, 3, 2, 2)
+    torch.testing.assert_close(wrapped(x), target.logits(x))
+    assert wrapped.inner is module  # shared, so training the wrapper trains the target's model
+    assert set(wrapped.state_dict()) == {f"inner.{k}" for k in module.state_dict()}
+    twin = copy.deepcopy(wrapped)
+    with torch.no_grad():
+        twin.inner[1].bias.add_(1.0)
+    torch.testing.assert_close(wrapped(x), target.logits(x))  # the copy is independent
+    plain = InputSpace(TorchTarget(module, bounds=(0.0, 1.0), input_shape=(3, 2, 2)))
+    torch.testing.assert_close(plain(x), module(x))

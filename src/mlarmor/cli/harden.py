@@ -46,7 +46,7 @@ from mlarmor.data import Dataset, load_dataset
 from mlarmor.errors import InputError
 from mlarmor.findings import Family, Finding, Severity
 from mlarmor.schema import Report
-from mlarmor.targets import Target, TorchTarget, load_target
+from mlarmor.targets import InputSpace, Target, TorchTarget, load_target
 
 __all__ = ["harden"]
 
@@ -74,19 +74,6 @@ def _split(
 
 def _arrays(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.array(ds.x, dtype=np.float32), np.array(ds.y, dtype=np.int64)
-
-
-class _InputSpace(torch.nn.Module):
-    """The target's module with its normalisation in front, so training sees input-space data."""
-
-    def __init__(self, target: TorchTarget) -> None:
-        super().__init__()
-        self.inner = target.module
-        self._target = target
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.inner(self._target.normalize(x))
-        return out
 
 
 def _epoch_bar() -> Progress:
@@ -214,7 +201,7 @@ def _adversarial_training(
     )
     with status(f"evaluating the model before training ({attack}, ε = {eps:g})"):
         before = _evaluate(target, test, attack, eps, norm, n_samples, seed, params, reliability)
-    model = _InputSpace(target)
+    model = InputSpace(target)
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise fail("the model has no trainable parameters.", "pass a model whose weights require gradients")
@@ -475,7 +462,7 @@ def _dp_training(
             "DP training needs a PyTorch model built by Python code: --model file.py:factory.",
             "for scikit-learn use mlarmor.defenses.DPMLPClassifier in Python",
         )
-    model = _InputSpace(target)
+    model = InputSpace(target)
     problems = [p.removeprefix("inner.") for p in dp_incompatibilities(model)]
     if problems:
         raise fail(

@@ -15,12 +15,13 @@ from mlarmor.targets.obfuscation import ObfuscatedTarget, obfuscate_scores
 from mlarmor.targets.onnx import OnnxTarget
 from mlarmor.targets.recipe import Recipe, SklearnRecipe, TorchRecipe, load_recipe, recipe_for
 from mlarmor.targets.sklearn import SklearnTarget
-from mlarmor.targets.torch import TorchTarget
+from mlarmor.targets.torch import InputSpace, TorchTarget
 
 __all__ = [
     "Capability",
     "Differentiable",
     "HttpTarget",
+    "InputSpace",
     "ObfuscatedTarget",
     "OnnxTarget",
     "Recipe",

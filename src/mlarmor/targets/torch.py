@@ -23,7 +23,7 @@ from mlarmor.targets._common import (
 )
 from mlarmor.targets.base import Capability
 
-__all__ = ["TorchTarget"]
+__all__ = ["InputSpace", "TorchTarget"]
 
 _OWNER = "TorchTarget"
 _PROBE_ROWS = 4
@@ -301,3 +301,32 @@ class TorchTarget(AdapterBase):
                 outs.append(self._forward(chunk).detach())
                 self._queries += int(chunk.shape[0])
         return torch.cat(outs) if len(outs) > 1 else outs[0]
+
+
+class InputSpace(torch.nn.Module):
+    """A :class:`TorchTarget`'s module with the target's normalisation in front of it.
+
+    Training and inspecting code hands this to functions that take a plain ``nn.Module`` working on
+    input-space data (``[low, high]`` images, not normalised ones). The wrapped module is the
+    target's own (shared, not copied) and appears as the submodule ``inner``: its layer ``"3"`` is
+    ``"inner.3"`` here. The normalisation statistics are non-persistent buffers, so a deep copy is
+    self-contained and ``inner.state_dict()`` is the model's own.
+    """
+
+    mean: torch.Tensor | None
+    std: torch.Tensor | None
+
+    def __init__(self, target: TorchTarget) -> None:
+        super().__init__()
+        self.inner = target.module
+        self.register_buffer("mean", target._mean, persistent=False)
+        self.register_buffer("std", target._std, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The target's logits for input-space ``x`` (normalised, then the wrapped module)."""
+        if self.mean is not None:
+            x = x - self.mean.view(stats_shape(self.mean.numel(), tuple(x.shape), _OWNER))
+        if self.std is not None:
+            x = x / self.std.view(stats_shape(self.std.numel(), tuple(x.shape), _OWNER))
+        out: torch.Tensor = self.inner(x)
+        return out
