@@ -1,6 +1,7 @@
-"""Training-time defenses: adversarial training (PGD-AT, TRADES), differentially private training (DP-SGD)."""
+"""Training-time defenses: adversarial training, DP-SGD, backdoor removal (fine-pruning, unlearning)."""
 
 from mlarmor.defenses.training.adversarial import AdversarialTrainer, EpochRecord, Method, TrainNorm
+from mlarmor.defenses.training.backdoor import Mitigation, fine_prune, unlearn
 from mlarmor.defenses.training.dp import (
     DPEpochRecord,
     DPMLPClassifier,
@@ -18,9 +19,12 @@ __all__ = [
     "EpochRecord",
     "HardeningResult",
     "Method",
+    "Mitigation",
     "TrainNorm",
     "dp_incompatibilities",
+    "fine_prune",
     "harden_and_evaluate",
     "robust_accuracy",
     "train_dp",
+    "unlearn",
 ]
