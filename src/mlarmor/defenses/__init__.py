@@ -1,4 +1,4 @@
-"""Defenses: training (adversarial, DP), input and trigger detectors, poisoned-sample inspection.
+"""Defenses: training (adversarial, DP, backdoor removal), input and trigger detectors, inspection.
 
 Subpackages: ``training``, ``detection`` (feature squeezing), ``runtime`` (STRIP), ``inspect``.
 """
@@ -10,7 +10,17 @@ from mlarmor.defenses.detection import (
     median_smooth,
     reduce_bit_depth,
 )
-from mlarmor.defenses.inspect import Suspicion, activation_clustering, activations, spectral_signatures
+from mlarmor.defenses.inspect import (
+    BackdoorInspection,
+    DataInspection,
+    Suspicion,
+    TriggerCandidate,
+    activation_clustering,
+    activations,
+    inspect_data,
+    neural_cleanse,
+    spectral_signatures,
+)
 from mlarmor.defenses.runtime import STRIP, StripReport, strip_entropy
 from mlarmor.defenses.training import (
     AdversarialTrainer,
@@ -19,33 +29,44 @@ from mlarmor.defenses.training import (
     DPResult,
     EpochRecord,
     HardeningResult,
+    Mitigation,
     dp_incompatibilities,
+    fine_prune,
     harden_and_evaluate,
     robust_accuracy,
     train_dp,
+    unlearn,
 )
 
 __all__ = [
     "STRIP",
     "AdversarialTrainer",
+    "BackdoorInspection",
     "DPEpochRecord",
     "DPMLPClassifier",
     "DPResult",
+    "DataInspection",
     "DetectionReport",
     "EpochRecord",
     "FeatureSqueezing",
     "HardeningResult",
+    "Mitigation",
     "Squeezer",
     "StripReport",
     "Suspicion",
+    "TriggerCandidate",
     "activation_clustering",
     "activations",
     "dp_incompatibilities",
+    "fine_prune",
     "harden_and_evaluate",
+    "inspect_data",
     "median_smooth",
+    "neural_cleanse",
     "reduce_bit_depth",
     "robust_accuracy",
     "spectral_signatures",
     "strip_entropy",
     "train_dp",
+    "unlearn",
 ]

@@ -401,7 +401,7 @@ def activations(
     try:
         with torch.no_grad():
             for start in range(0, len(xs), batch):
-                xb = torch.as_tensor(xs[start : start + batch], device=device, dtype=dtype)
+                xb = torch.as_tensor(np.array(xs[start : start + batch]), device=device, dtype=dtype)
                 try:
                     model(xb)
                 except RuntimeError as e:
