@@ -87,7 +87,8 @@ class Report(BaseModel):
         default=None, description="The class a backdoor found by model inspection leads to."
     )
     anomaly_index: float | None = Field(
-        default=None, description="The model inspection's largest anomaly index (infected above 2 by default)."
+        default=None,
+        description="The model inspection's largest anomaly index (infected above 2 by default).",
     )
     inspection: dict[str, Any] | None = Field(
         default=None,

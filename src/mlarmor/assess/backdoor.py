@@ -1,0 +1,301 @@
+"""Reports of the backdoor inspections, and sanitise-and-retrain.
+
+- :func:`to_model_inspection_report`: a Neural Cleanse inspection
+  (:func:`~mlarmor.defenses.inspect.model.neural_cleanse`), and the mitigation that followed it, as a
+  ``kind="poisoning"`` report with ``infected``, ``target_class`` and ``anomaly_index``.
+- :func:`to_data_inspection_report`: a poisoned-sample inspection
+  (:func:`~mlarmor.defenses.inspect.ensemble.inspect_data`) with ``suspicious_indices`` and ``scores``.
+- :func:`sanitize`: drop the flagged training rows, retrain with the recipe and measure clean
+  accuracy and attack success before and after; :func:`to_sanitize_report` reports it.
+
+Findings carry MITRE ATLAS AML.T0018 (backdoor ML model) and AML.T0020 (poison training data), OWASP
+ML10 (model poisoning) and ML02 (data poisoning).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlarmor.data import Dataset
+from mlarmor.errors import InvalidParameterError
+from mlarmor.findings import Family, Finding, Severity
+from mlarmor.schema import Report
+from mlarmor.targets.recipe import Recipe
+
+if TYPE_CHECKING:
+    from mlarmor.defenses.inspect.ensemble import DataInspection
+    from mlarmor.defenses.inspect.model import BackdoorInspection
+    from mlarmor.defenses.training.backdoor import Mitigation
+
+__all__ = [
+    "Sanitized",
+    "backdoor_finding",
+    "sanitize",
+    "to_data_inspection_report",
+    "to_model_inspection_report",
+    "to_sanitize_report",
+]
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+def backdoor_finding(inspection: BackdoorInspection, *, target_name: str) -> Finding:
+    """The model inspection's finding: high when a backdoor is found, none otherwise."""
+    trigger = inspection.trigger
+    norms = sorted(c.l1 for c in inspection.candidates)
+    median = float(np.median(norms))
+    if inspection.infected and trigger is not None:
+        title = (
+            f"Backdoor suspected in {target_name}: class {inspection.target_class} has a trigger of "
+            f"{trigger.l1:.1f} pixels (median class {median:.1f}), anomaly index "
+            f"{inspection.anomaly_index:.2f} > {inspection.threshold:g}"
+        )
+        severity = Severity.HIGH
+    else:
+        title = (
+            f"No backdoor found in {target_name}: anomaly index {inspection.anomaly_index:.2f} "
+            f"≤ {inspection.threshold:g}"
+        )
+        severity = Severity.NONE
+    return Finding(
+        id="backdoor.trigger",
+        family=Family.BACKDOOR,
+        title=title,
+        severity=severity,
+        description=(
+            "Neural Cleanse reverse-engineered, for each class, the smallest mask and pattern that send "
+            "clean inputs to it. A class reached by a much smaller trigger than the others (MAD anomaly "
+            f"index above {inspection.threshold:g}) is the likely target of a planted backdoor. The "
+            "recovered trigger approximates the attacker's; it is not proof, and a trigger spread over "
+            "the whole input (a blended key) is harder to single out."
+        ),
+        evidence=inspection.to_dict() | {"trigger": None},
+        atlas=["AML.T0018", "AML.T0020"],
+        owasp=["ML10", "ML02"],
+        mitigations=[
+            "Do not deploy the model; retrain it on vetted data (mlarmor poisoning inspect-data, sanitize).",
+            "If retraining is impossible, repair it: --mitigate unlearning or fine-pruning, and re-inspect.",
+            "Screen inputs at run time for triggers (STRIP, mlarmor.defenses.STRIP).",
+        ]
+        if severity > Severity.NONE
+        else [],
+    )
+
+
+def to_model_inspection_report(
+    inspection: BackdoorInspection,
+    *,
+    target_name: str,
+    mitigation: Mitigation | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Report:
+    """The ``kind="poisoning"`` report of a model inspection (and of its mitigation, under ``defense``)."""
+    details = inspection.to_dict()
+    return Report(
+        kind="poisoning",
+        infected=inspection.infected,
+        target_class=inspection.target_class,
+        anomaly_index=float(inspection.anomaly_index),
+        inspection={"mode": "inspect-model", **details},
+        defense=None if mitigation is None else mitigation.to_dict(),
+        clean_accuracy=None if mitigation is None else mitigation.clean_accuracy[1],
+        findings=[backdoor_finding(inspection, target_name=target_name)],
+        metadata=dict(metadata or {}),
+    )
+
+
+def _data_finding(inspection: DataInspection, infected: bool | None) -> Finding:
+    n, flagged = len(inspection.scores), int(np.sum(inspection.flagged))
+    carriers = sum(1 for reasons in inspection.reasons.values() if "trigger" in " ".join(reasons))
+    if carriers or (flagged and infected):
+        severity = Severity.HIGH
+    elif flagged:
+        severity = Severity.MEDIUM if flagged >= max(5, 0.01 * n) else Severity.LOW
+    else:
+        severity = Severity.NONE
+    title = (
+        f"{flagged} of {n} training samples look poisoned ({flagged / max(n, 1):.1%})"
+        + (f", {carriers} of them carry the trigger recovered from the model" if carriers else "")
+        if flagged
+        else f"No training sample looks poisoned among {n}"
+    )
+    return Finding(
+        id="poisoning.suspicious-samples",
+        family=Family.POISONING,
+        title=title,
+        severity=severity,
+        description=(
+            "Detectors on the model's internal representations (spectral signatures, activation "
+            "clustering, label consistency), per-sample loss signals and, when model inspection found "
+            "one, the recovered trigger, combined into one score per sample. Flagged samples deserve "
+            "review; some may be rare but genuine."
+        ),
+        evidence={"n": n, "n_flagged": flagged, "trigger_carriers": carriers},
+        atlas=["AML.T0020"],
+        owasp=["ML02", "ML10"] if carriers or infected else ["ML02"],
+        mitigations=[
+            "Review the flagged samples and their sources; remove the poisoned ones and retrain "
+            "(mlarmor poisoning sanitize).",
+            "Track the provenance of training data; sign vetted datasets (mlarmor sign).",
+        ]
+        if flagged
+        else [],
+    )
+
+
+def to_data_inspection_report(
+    inspection: DataInspection,
+    *,
+    model_inspection: BackdoorInspection | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Report:
+    """The ``kind="poisoning"`` report of a data inspection: ``suspicious_indices`` and ``scores``."""
+    details = inspection.to_dict()
+    indices = [int(i) for i in details.pop("suspicious_indices")]
+    details.pop("scores")  # the flagged rows' scores; the report has every row's
+    scores = [round(float(s), 6) for s in inspection.scores]
+    infected = None if model_inspection is None else model_inspection.infected
+    if model_inspection is not None:
+        details["model_inspection"] = model_inspection.to_dict() | {"trigger": None}
+    return Report(
+        kind="poisoning",
+        suspicious_indices=indices,
+        scores=scores,
+        infected=infected,
+        target_class=None if model_inspection is None else model_inspection.target_class,
+        anomaly_index=None if model_inspection is None else float(model_inspection.anomaly_index),
+        inspection={"mode": "inspect-data", **details},
+        findings=[_data_finding(inspection, infected)],
+        metadata=dict(metadata or {}),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Sanitized:
+    """The result of :func:`sanitize`.
+
+    Attributes:
+        kept: Boolean mask ``(n,)`` of the training rows kept.
+        model: The model retrained on them (as the recipe returns it).
+        clean_accuracy: ``(before, after)`` on the test set.
+        attack_success: ``(before, after)``, or ``None`` without a trigger to measure.
+        seconds: Retraining and evaluation time.
+    """
+
+    kept: np.ndarray
+    model: Any
+    clean_accuracy: tuple[float, float]
+    attack_success: tuple[float, float] | None
+    seconds: float
+
+    @property
+    def n_removed(self) -> int:
+        """Rows dropped."""
+        return int((~self.kept).sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        return {
+            "method": "sanitize",
+            "n_removed": self.n_removed,
+            "n_kept": int(self.kept.sum()),
+            "clean_accuracy": {"before": self.clean_accuracy[0], "after": self.clean_accuracy[1]},
+            "attack_success": None
+            if self.attack_success is None
+            else {"before": self.attack_success[0], "after": self.attack_success[1]},
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def sanitize(
+    recipe: Recipe,
+    train: Dataset,
+    flagged: np.ndarray,
+    test: Dataset,
+    *,
+    before: Predict,
+    attack_success: Callable[[Predict], float] | None = None,
+    seed: int = 0,
+) -> Sanitized:
+    """Drop the ``flagged`` rows of ``train``, retrain with ``recipe``, compare with ``before``.
+
+    Args:
+        recipe: How the model is trained.
+        train: The (suspect) training data the model was trained on.
+        flagged: Boolean mask ``(n,)`` of the rows to drop.
+        test: Clean held-out data.
+        before: Predicted labels of the current model, for the "before" figures.
+        attack_success: Given a predict function, the attack success rate of the trigger to test
+            (a known trigger, or the one model inspection recovered); ``None`` skips it.
+        seed: Seed of the retraining.
+
+    Returns:
+        A :class:`Sanitized`.
+
+    Raises:
+        InvalidParameterError: For a mask of the wrong shape, or one that drops every row of a class.
+    """
+    mask = np.asarray(flagged)
+    if mask.dtype != np.bool_ or mask.shape != (len(train.y),):
+        raise InvalidParameterError(
+            f"The 'flagged' parameter of sanitize must be a boolean mask of shape ({len(train.y)},), one "
+            f"per training row. Got dtype {mask.dtype}, shape {mask.shape} instead."
+        )
+    kept = ~mask
+    lost = sorted(set(np.unique(train.y).tolist()) - set(np.unique(train.y[kept]).tolist()))
+    if lost:
+        raise InvalidParameterError(
+            f"sanitize would drop every training row of class(es) {lost}; the retrained model could not "
+            "learn them. Lower the detector's threshold or review the flags by hand."
+        )
+    start = time.perf_counter()
+    model = recipe.train(train.x[kept], train.y[kept], seed)
+
+    def after(x: np.ndarray) -> np.ndarray:
+        labels: np.ndarray = np.asarray(recipe.outputs(model, x)).argmax(axis=1)
+        return labels
+
+    acc = (float(np.mean(before(test.x) == test.y)), float(np.mean(after(test.x) == test.y)))
+    asr = None if attack_success is None else (attack_success(before), attack_success(after))
+    return Sanitized(kept, model, acc, asr, time.perf_counter() - start)
+
+
+def to_sanitize_report(
+    result: Sanitized, *, inspection: DataInspection, metadata: Mapping[str, Any] | None = None
+) -> Report:
+    """The ``kind="poisoning"`` report of a sanitise-and-retrain run (figures under ``defense``)."""
+    report = to_data_inspection_report(inspection, metadata=metadata)
+    asr = result.attack_success
+    residual = asr is not None and asr[1] >= 0.2
+    finding = Finding(
+        id="poisoning.sanitize",
+        family=Family.POISONING,
+        title=(
+            f"Sanitised: {result.n_removed} rows removed; clean accuracy {result.clean_accuracy[0]:.1%} → "
+            f"{result.clean_accuracy[1]:.1%}"
+            + ("" if asr is None else f"; attack success {asr[0]:.1%} → {asr[1]:.1%}")
+        ),
+        severity=Severity.MEDIUM if residual else Severity.NONE,
+        description=(
+            "The flagged rows were dropped and the model retrained with the recipe on the rest; both "
+            "models were measured on the same clean test data"
+            + (" and triggered copies of it." if asr is not None else ".")
+            + (" The backdoor survives: inspect further before deploying." if residual else "")
+        ),
+        evidence=result.to_dict(),
+        atlas=["AML.T0020"],
+        owasp=["ML02"],
+        mitigations=["Inspect the retrained model: mlarmor poisoning inspect-model."] if residual else [],
+    )
+    return report.model_copy(
+        update={
+            "defense": result.to_dict(),
+            "clean_accuracy": result.clean_accuracy[1],
+            "findings": [*report.findings, finding],
+        }
+    )
