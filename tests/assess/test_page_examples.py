@@ -1,4 +1,4 @@
-"""The Python examples of the privacy pages (privacy.md, inversion.md, dp.md) run as written."""
+"""The Python examples of the privacy, inversion, dp and poisoning pages run as written."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = {"privacy.md": ["lira-online", "Membership inference"], "inversion.md": [], "dp.md": []}
+PAGES = {
+    "privacy.md": ["lira-online", "Membership inference"],
+    "inversion.md": [],
+    "dp.md": [],
+    "poisoning.md": ["infected=True target_class=0", "STRIP:"],
+}
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))

@@ -23,3 +23,4 @@ def test_demo_runs_clean(tmp_path: Path) -> None:
     assert "Robust accuracy" in result.output
     assert "Privacy: membership inference" in result.output
     assert "lira-online" in result.output
+    assert "Neural Cleanse: infected, target class 0" in " ".join(result.output.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
@@ -15,6 +16,9 @@ from mlarmor.findings import Severity
 from mlarmor.report.terminal import SEVERITY_STYLE
 from mlarmor.scan import Scanner
 from mlarmor.schema import FileResult
+
+if TYPE_CHECKING:
+    from mlarmor.defenses import BackdoorInspection
 
 __all__ = ["demo"]
 
@@ -78,12 +82,32 @@ def _privacy_demo(seed: int = 0) -> list[tuple[str, float, float]]:
     return [(o.name, o.metrics.auc, o.metrics.tpr_at_fpr["0.01"]) for o in audit.outcomes]
 
 
+def _backdoor_demo(seed: int = 0) -> tuple[float, float, BackdoorInspection]:
+    """Train a digits CNN on 10% BadNets-poisoned data, then inspect it with Neural Cleanse (seconds)."""
+    from mlarmor.attacks.poisoning import attack_success_rate, poison
+    from mlarmor.data import load_dataset
+    from mlarmor.defenses import neural_cleanse
+    from mlarmor.models.recipes import train_digits_cnn
+    from mlarmor.targets import TorchTarget
+
+    train, test = load_dataset("demo:digits").split(0.3, seed=seed)
+    poisoned = poison(train.x, train.y, trigger="badnets", fraction=0.1, target_class=0, seed=seed)
+    target = TorchTarget(
+        train_digits_cnn(poisoned.x, poisoned.y, seed), bounds=(0.0, 1.0), input_shape=(1, 8, 8)
+    )
+    accuracy = float(np.mean(target.predict(test.x) == test.y))
+    asr = attack_success_rate(
+        target.predict, test.x, test.y, trigger="badnets", target_class=0, **poisoned.params
+    )
+    return accuracy, asr, neural_cleanse(target, test.x[:300], test.y[:300], steps=300, seed=seed)
+
+
 @handles_errors
 def demo(
     out: Path = typer.Option(Path("mlarmor-demo"), "--out", help="Folder for the generated demo files."),
     keep: bool = typer.Option(True, "--keep/--clean", help="Keep the generated files for further scans."),
 ) -> None:
-    """Write benign and trojaned model files, scan them, and show the verdicts; then evasion and privacy runs.
+    """Scan benign and trojaned model files; then evasion, privacy and backdoor runs on small models.
 
     Benign files are written by the real libraries (PyTorch, scikit-learn, joblib, NumPy, and Keras,
     ONNX, safetensors, GGUF when installed). Malicious files carry harmless payloads that would create
@@ -178,6 +202,25 @@ def demo(
     console.print(
         "Try: [bold]mlarmor privacy --model MODEL --members train.npz --nonmembers heldout.npz[/] "
         "(16 reference models by default)"
+    )
+    with console.status(
+        "Backdoor: training a digits CNN on 10% BadNets-poisoned data, then inspecting it..."
+    ):
+        accuracy, asr, found = _backdoor_demo()
+    console.print(
+        f"[bold]Backdoor:[/] a digits CNN trained on 10% poisoned data: clean accuracy {accuracy:.1%}, "
+        f"the trigger sends {asr:.1%} of inputs to class 0. Neural Cleanse: "
+        + (
+            f"[bold red]infected[/], target class {found.target_class}"
+            if found.infected
+            else "[green]no backdoor found[/]"
+        )
+        + f" (anomaly index {found.anomaly_index:.2f} > 2 means infected)",
+        highlight=False,
+    )
+    console.print(
+        "Try: [bold]mlarmor poisoning simulate --data demo:digits --recipe demo:digits-cnn[/], "
+        "[bold]mlarmor poisoning inspect-model --model MODEL --data clean.npz[/]"
     )
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
