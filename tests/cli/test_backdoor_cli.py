@@ -105,6 +105,7 @@ def test_sanitize_retrains_without_the_backdoor(case: dict[str, Any], tmp_path: 
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     defense = json.loads(out.read_text())["defense"]
+    assert defense["policy"] == "backdoor"  # model inspection found it: its rows are dropped
     assert defense["attack_success"]["before"] > 0.9
     assert defense["attack_success"]["after"] < 0.05
     assert defense["clean_accuracy"]["after"] >= defense["clean_accuracy"]["before"] - 0.02

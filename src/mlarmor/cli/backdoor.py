@@ -531,6 +531,12 @@ def sanitize(
     save: Path | None = typer.Option(
         None, "--save", help="Write the retrained model's weights (state dict)."
     ),
+    drop: str = typer.Option(
+        "auto",
+        "--drop",
+        help="Rows to drop: flagged (all), backdoor (flagged in the backdoor's target class, and trigger "
+        "carriers), auto (backdoor when model inspection found one, else flagged).",
+    ),
     weights: Path | None = WEIGHTS,
     label_column: str | None = LABEL_COLUMN,
     bounds: tuple[float, float] | None = BOUNDS,
@@ -561,6 +567,12 @@ def sanitize(
         raise fail(
             "sanitize retrains the model: give its --recipe.", "--recipe train.py:train, or demo:digits-cnn"
         )
+    if drop not in ("auto", "flagged", "backdoor"):
+        raise fail(f"unknown --drop {drop!r}.", "use auto, flagged or backdoor")
+    if drop == "backdoor" and not model_inspection:
+        raise fail(
+            "--drop backdoor needs model inspection.", "remove --no-inspect-model, or use --drop flagged"
+        )
     known = _known_trigger(trigger, target_class, param)
     _check_writable(save_clean, "--save-clean")
     _check_writable(save, "--save")
@@ -576,12 +588,22 @@ def sanitize(
         model_inspection=model_inspection, steps=steps, seed=seed,
     )  # fmt: skip
     asr = _asr_function(known, found, test_data)
+    from mlarmor.assess.backdoor import rows_to_drop
+
+    dropped, policy = rows_to_drop(inspection, train.y, model_inspection=found, policy=drop)  # type: ignore[arg-type]
     from mlarmor.assess.backdoor import sanitize as run_sanitize
     from mlarmor.assess.backdoor import to_sanitize_report
 
-    with status(f"retraining on {len(train.y) - inspection.n_flagged} kept rows"):
+    with status(f"retraining on {int((~dropped).sum())} kept rows"):
         result = run_sanitize(
-            built, train, inspection.flagged, test_data, before=target.predict, attack_success=asr, seed=seed
+            built,
+            train,
+            dropped,
+            test_data,
+            before=target.predict,
+            attack_success=asr,
+            seed=seed,
+            policy=policy,
         )
     if save_clean is not None:
         _save_kept(train, result.kept, save_clean)
