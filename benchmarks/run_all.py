@@ -1,4 +1,4 @@
-"""Run every benchmark in one go: detection (corpus + four scanners), speed and memory, then evasion.
+"""Run every benchmark in one go: detection (corpus + four scanners), speed and memory, evasion, poisoning.
 
 Usage: ``python3 tasks.py bench`` (or ``.venv/bin/python benchmarks/run_all.py [--quick]``).
 ``--quick`` shrinks the speed benchmark's files (10 MB pickle, 128 MB checkpoint) for a smoke run;
@@ -33,8 +33,9 @@ def main() -> int:
         evasion.append("--quick")
     subprocess.run(evasion, check=True)
     subprocess.run([py, str(HERE / "bench_squeeze.py")], check=True)
-    if not args.quick:  # trains three adversarial models: minutes
+    if not args.quick:  # trains three adversarial models, then poisoned ones: minutes
         subprocess.run([py, str(HERE / "bench_harden.py"), "--cli"], check=True)
+        subprocess.run([py, str(HERE / "bench_poisoning.py")], check=True)
     return 0
 
 
