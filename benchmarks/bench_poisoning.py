@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     print("   target: ASR < 5% with <= 2 points accuracy loss (vs the poisoned model)")
     print(f"   clean model (no poisoning) for reference: test accuracy {clean_acc:.1%}")
     print(
-        f"  {'model':<14} {'flags from':<34} {'dropped':>7} {'poison left':>11} {'acc before':>10} "
+        f"  {'model':<14} {'flags from':<44} {'dropped':>7} {'poison left':>11} {'acc before':>10} "
         f"{'acc after':>9} {'ASR before':>10} {'ASR after':>9}  target"
     )
     sanitise_rows = []
@@ -436,7 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         p = m["p"]
         ours = next(r for r in data_rows[name] if r["method"] == "ensemble + NC trigger")
         arts = [r for r in data_rows[name] if r["tool"] == "ART" and r["detection"] is not None]
-        sources = [("mlarmor sanitize (auto: backdoor rows)", ours)]
+        sources = [
+            ("mlarmor sanitize (auto: backdoor rows)", ours),
+            ("mlarmor, every flagged row", {k: v for k, v in ours.items() if k != "drop"}),
+        ]
         if arts:
             best = max(arts, key=lambda r: r["detection"] - r["false_flags"])
             sources.append((f"ART {best['method']} (best)", best))
@@ -460,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
             print(
-                f"  {name:<14} {label:<34} {int((~keep).sum()):>7} {int(p.poisoned[keep].sum()):>11} "
+                f"  {name:<14} {label:<44} {int((~keep).sum()):>7} {int(p.poisoned[keep].sum()):>11} "
                 f"{m['acc']:>10.1%} {acc:>9.1%} {m['asr']:>10.1%} {asr:>9.1%}  {_met(ok)}"
             )
         if not arts:
@@ -476,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "STRIP: >= 90% detection at 5% FRR": all(r["target_met"] for r in strip_rows),
         "sanitise (mlarmor flags): ASR < 5%, <= 2 points accuracy loss": all(
-            r["target_met"] for r in sanitise_rows if r["flags_from"].startswith("mlarmor")
+            r["target_met"] for r in sanitise_rows if r["flags_from"].startswith("mlarmor sanitize")
         ),
     }
     for what, ok in summary.items():
