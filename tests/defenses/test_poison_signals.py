@@ -12,8 +12,8 @@ import torch
 
 from mlarmor.attacks.poisoning import flip_labels, poison
 from mlarmor.data import load_dataset
+from mlarmor.defenses.inspect.neighbours import label_consistency
 from mlarmor.defenses.inspect.signals import (
-    label_consistency,
     learning_speed,
     model_loss,
     per_sample_loss,

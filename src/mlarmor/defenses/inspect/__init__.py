@@ -1,4 +1,9 @@
-"""Inspection for poisoning: poisoned-sample detectors (:mod:`.data`), backdoored models (:mod:`.model`)."""
+"""Inspection for poisoning: poisoned-sample detectors and their ensemble, backdoored models (:mod:`.model`).
+
+Detectors: on representations (:mod:`.data`), label consistency (:mod:`.neighbours`), losses,
+learning speed and trigger carriers (:mod:`.signals`); :func:`inspect_data` combines them
+(:mod:`.ensemble`).
+"""
 
 from mlarmor.defenses.inspect.data import (
     Suspicion,
@@ -13,6 +18,8 @@ from mlarmor.defenses.inspect.model import (
     anomaly_indices,
     neural_cleanse,
 )
+from mlarmor.defenses.inspect.neighbours import label_consistency
+from mlarmor.defenses.inspect.signals import learning_speed, model_loss, trigger_carriers
 
 __all__ = [
     "BackdoorInspection",
@@ -23,6 +30,10 @@ __all__ = [
     "activations",
     "anomaly_indices",
     "inspect_data",
+    "label_consistency",
+    "learning_speed",
+    "model_loss",
     "neural_cleanse",
     "spectral_signatures",
+    "trigger_carriers",
 ]

@@ -39,8 +39,8 @@ from mlarmor.defenses.inspect.data import (
     activations,
     spectral_signatures,
 )
+from mlarmor.defenses.inspect.neighbours import label_consistency
 from mlarmor.defenses.inspect.signals import (
-    label_consistency,
     learning_speed,
     model_loss,
     retrainer,
