@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mlarmor.errors import MlarmorError
 from mlarmor.findings import Finding, Severity
 from mlarmor.schema import Report
+
+if TYPE_CHECKING:
+    from mlarmor.targets import Target
 
 __all__ = [
     "BOUNDS",
@@ -41,6 +44,7 @@ __all__ = [
     "exit_for",
     "fail",
     "handles_errors",
+    "load_model",
     "one_paragraph",
     "parse_params",
     "parse_severity",
@@ -183,6 +187,33 @@ def progress_bar(*, info: bool = False) -> Progress:
         disable=not err_console.is_terminal,
         transient=True,
     )
+
+
+def load_model(
+    spec: str,
+    *,
+    bounds: tuple[float, float],
+    input_shape: tuple[int, ...],
+    weights: Path | None = None,
+    classes: int | None = None,
+    trust: bool = False,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> Target:
+    """Scan and load a ``--model`` (with a spinner), its errors shortened to one paragraph."""
+    from mlarmor.targets import load_target
+
+    with status(f"scanning and loading {spec}"), one_paragraph():
+        return load_target(
+            spec,
+            bounds=bounds,
+            weights=weights,
+            num_classes=classes,
+            trust=trust,
+            mean=mean or None,
+            std=std or None,
+            input_shape=input_shape,
+        )
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from mlarmor.cli._common import (
     exit_for,
     fail,
     handles_errors,
-    one_paragraph,
+    load_model,
     parse_params,
     parse_severity,
     parse_shape,
@@ -40,7 +40,7 @@ from mlarmor.cli.poisoning import RECIPE, _check_format, _load, _print_findings
 from mlarmor.data import Dataset
 from mlarmor.errors import InputError
 from mlarmor.schema import Report
-from mlarmor.targets import InputSpace, TorchTarget, load_target
+from mlarmor.targets import InputSpace, TorchTarget
 
 __all__ = ["inspect_data", "inspect_model", "sanitize"]
 
@@ -62,17 +62,16 @@ def _torch_target(
     mean: list[float] | None,
     std: list[float] | None,
 ) -> TorchTarget:
-    with status(f"scanning and loading {model}"), one_paragraph():
-        target = load_target(
-            model,
-            bounds=data.bounds,
-            weights=weights,
-            num_classes=classes,
-            trust=trust,
-            mean=mean or None,
-            std=std or None,
-            input_shape=data.input_shape,
-        )
+    target = load_model(
+        model,
+        bounds=data.bounds,
+        input_shape=data.input_shape,
+        weights=weights,
+        classes=classes,
+        trust=trust,
+        mean=mean,
+        std=std,
+    )
     if not isinstance(target, TorchTarget):
         raise fail(
             f"backdoor inspection needs a PyTorch model; {model} loaded as {type(target).__name__}.",

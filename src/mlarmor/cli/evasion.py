@@ -29,7 +29,7 @@ from mlarmor.cli._common import (
     exit_for,
     fail,
     handles_errors,
-    one_paragraph,
+    load_model,
     parse_params,
     parse_severity,
     parse_shape,
@@ -41,7 +41,6 @@ from mlarmor.data import load_dataset
 from mlarmor.findings import Severity
 from mlarmor.report import robustness_curve_svg
 from mlarmor.schema import Report
-from mlarmor.targets import load_target
 
 __all__ = ["evasion"]
 
@@ -216,29 +215,16 @@ def evasion(
         immutable=_features(immutable),
         integer=_features(integer),
     )
-    with status(f"scanning and loading {model}"), one_paragraph():
-        target = load_target(
-            model,
-            bounds=dataset.bounds,
-            weights=weights,
-            num_classes=classes,
-            trust=trust,
-            mean=mean or None,
-            std=std or None,
-            input_shape=shape or dataset.input_shape,
-        )
+    shape = shape or dataset.input_shape
+    target = load_model(
+        model, bounds=dataset.bounds, input_shape=shape, weights=weights, classes=classes, trust=trust,
+        mean=mean, std=std,
+    )  # fmt: skip
     if surrogate is not None:
-        with status(f"scanning and loading the surrogate {surrogate}"), one_paragraph():
-            extra["surrogate"] = load_target(
-                surrogate,
-                bounds=dataset.bounds,
-                weights=surrogate_weights,
-                num_classes=target.num_classes,
-                trust=trust,
-                mean=mean or None,
-                std=std or None,
-                input_shape=shape or dataset.input_shape,
-            )
+        extra["surrogate"] = load_model(
+            surrogate, bounds=dataset.bounds, input_shape=shape, weights=surrogate_weights,
+            classes=target.num_classes, trust=trust, mean=mean, std=std,
+        )  # fmt: skip
     budgets = list(eps) if eps else _default_eps(norm, dataset.bounds)
     with status(f"attacking {min(n_samples, dataset.n)} samples with {attack} at ε = {budgets}"):
         assessment = evaluate_evasion(

@@ -35,7 +35,7 @@ from mlarmor.cli._common import (
     exit_for,
     fail,
     handles_errors,
-    one_paragraph,
+    load_model,
     parse_params,
     parse_severity,
     parse_shape,
@@ -46,7 +46,7 @@ from mlarmor.data import Dataset, load_dataset
 from mlarmor.errors import InputError
 from mlarmor.findings import Family, Finding, Severity
 from mlarmor.schema import Report
-from mlarmor.targets import InputSpace, Target, TorchTarget, load_target
+from mlarmor.targets import InputSpace, Target, TorchTarget
 
 __all__ = ["harden"]
 
@@ -771,17 +771,16 @@ def harden(
 
     dataset = load_dataset(data, label_column=label_column, bounds=bounds)
     train, held_out = _split(dataset, test, test_fraction, seed, label_column=label_column, bounds=bounds)
-    with status(f"scanning and loading {model}"), one_paragraph():
-        target = load_target(
-            model,
-            bounds=dataset.bounds,
-            weights=weights,
-            num_classes=classes,
-            trust=trust,
-            mean=mean or None,
-            std=std or None,
-            input_shape=shape or dataset.input_shape,
-        )
+    target = load_model(
+        model,
+        bounds=dataset.bounds,
+        input_shape=shape or dataset.input_shape,
+        weights=weights,
+        classes=classes,
+        trust=trust,
+        mean=mean,
+        std=std,
+    )
     chosen = attack or ("auto" if "gradients" in target.capabilities else "square")
     metadata = {
         "fail_on": threshold.label,

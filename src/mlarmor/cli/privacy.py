@@ -31,7 +31,7 @@ from mlarmor.cli._common import (
     exit_for,
     fail,
     handles_errors,
-    one_paragraph,
+    load_model,
     parse_severity,
     parse_shape,
     print_finding,
@@ -41,7 +41,6 @@ from mlarmor.cli._common import (
 )
 from mlarmor.data import load_dataset
 from mlarmor.schema import Report
-from mlarmor.targets import load_target
 
 __all__ = ["privacy"]
 
@@ -239,17 +238,16 @@ def privacy(
     nonmember_data = load_dataset(nonmembers, label_column=label_column, bounds=bounds)
     low = min(member_data.bounds[0], nonmember_data.bounds[0])
     high = max(member_data.bounds[1], nonmember_data.bounds[1])
-    with status(f"scanning and loading {model}"), one_paragraph():
-        target = load_target(
-            model,
-            bounds=(low, high),
-            weights=weights,
-            num_classes=classes,
-            trust=trust,
-            mean=mean or None,
-            std=std or None,
-            input_shape=shape or member_data.input_shape,
-        )
+    target = load_model(
+        model,
+        bounds=(low, high),
+        input_shape=shape or member_data.input_shape,
+        weights=weights,
+        classes=classes,
+        trust=trust,
+        mean=mean,
+        std=std,
+    )
     from mlarmor.targets.recipe import load_recipe, recipe_for
 
     served = target
