@@ -12,6 +12,7 @@ from mlarmor.defenses.detection import (
 )
 from mlarmor.defenses.inspect import (
     BackdoorInspection,
+    BlackBoxInspection,
     DataInspection,
     Suspicion,
     TriggerCandidate,
@@ -19,6 +20,7 @@ from mlarmor.defenses.inspect import (
     activations,
     inspect_data,
     neural_cleanse,
+    neural_cleanse_blackbox,
     spectral_signatures,
 )
 from mlarmor.defenses.runtime import STRIP, StripReport, strip_entropy
@@ -42,6 +44,7 @@ __all__ = [
     "STRIP",
     "AdversarialTrainer",
     "BackdoorInspection",
+    "BlackBoxInspection",
     "DPEpochRecord",
     "DPMLPClassifier",
     "DPResult",
@@ -63,6 +66,7 @@ __all__ = [
     "inspect_data",
     "median_smooth",
     "neural_cleanse",
+    "neural_cleanse_blackbox",
     "reduce_bit_depth",
     "robust_accuracy",
     "spectral_signatures",

@@ -1,10 +1,12 @@
 """Inspection for poisoning: poisoned-sample detectors and their ensemble, backdoored models (:mod:`.model`).
 
+Model inspection: Neural Cleanse, white-box (:mod:`.model`) and score-only (:mod:`.blackbox`).
 Detectors: on representations (:mod:`.data`), label consistency (:mod:`.neighbours`), losses,
 learning speed and trigger carriers (:mod:`.signals`); :func:`inspect_data` combines them
 (:mod:`.ensemble`).
 """
 
+from mlarmor.defenses.inspect.blackbox import BlackBoxInspection, neural_cleanse_blackbox
 from mlarmor.defenses.inspect.data import (
     Suspicion,
     activation_clustering,
@@ -23,6 +25,7 @@ from mlarmor.defenses.inspect.signals import learning_speed, model_loss, trigger
 
 __all__ = [
     "BackdoorInspection",
+    "BlackBoxInspection",
     "DataInspection",
     "Suspicion",
     "TriggerCandidate",
@@ -34,6 +37,7 @@ __all__ = [
     "learning_speed",
     "model_loss",
     "neural_cleanse",
+    "neural_cleanse_blackbox",
     "spectral_signatures",
     "trigger_carriers",
 ]

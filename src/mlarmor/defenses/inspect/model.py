@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
-from mlarmor.targets.base import Differentiable
+from mlarmor.targets.base import Differentiable, Target
 
 __all__ = ["BackdoorInspection", "TriggerCandidate", "anomaly_indices", "neural_cleanse"]
 
@@ -146,18 +146,20 @@ def anomaly_indices(norms: Sequence[float]) -> list[float]:
     return [max(0.0, (median - v) / scale) for v in values.tolist()]
 
 
-def _check_int(value: object, name: str, low: int) -> int:
+def _check_int(value: object, name: str, low: int, *, owner: str = _OWNER) -> int:
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or int(value) < low:
-        raise invalid_parameter(name, _OWNER, f"an int >= {low}", value)
+        raise invalid_parameter(name, owner, f"an int >= {low}", value)
     return int(value)
 
 
-def _check_float(value: object, name: str, low: float, high: float, *, low_open: bool = False) -> float:
+def _check_float(
+    value: object, name: str, low: float, high: float, *, low_open: bool = False, owner: str = _OWNER
+) -> float:
     real = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
     f = float(value) if real else math.nan  # type: ignore[arg-type]
     if not (math.isfinite(f) and (f > low if low_open else f >= low) and f <= high):
         interval = f"{'(' if low_open else '['}{low}, {high}]"
-        raise invalid_parameter(name, _OWNER, f"a float in {interval}", value)
+        raise invalid_parameter(name, owner, f"a float in {interval}", value)
     return f
 
 
@@ -170,28 +172,31 @@ def _check_target(target: object) -> Differentiable:
     return target
 
 
-def _check_data(target: Differentiable, x: object, y: object) -> tuple[np.ndarray, np.ndarray | None]:
+def _check_data(
+    target: Target, x: object, y: object, *, owner: str = _OWNER
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` as images within the target's bounds and input shape, ``y`` as labels or None."""
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu" or x.ndim != 4:
         got = f"shape {x.shape}, dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
         raise InvalidParameterError(
-            f"The 'x' parameter of {_OWNER} must be a numeric numpy array of images (n, C, H, W). "
+            f"The 'x' parameter of {owner} must be a numeric numpy array of images (n, C, H, W). "
             f"Got {got} instead; add a channel axis to (n, H, W) images with x[:, None]."
         )
     if target.input_shape is not None and tuple(x.shape[1:]) != tuple(target.input_shape):
         raise InvalidParameterError(
-            f"The 'x' parameter of {_OWNER} must have the target's input shape (n, "
+            f"The 'x' parameter of {owner} must have the target's input shape (n, "
             f"{', '.join(map(str, target.input_shape))}). Got shape {x.shape} instead; pass inputs "
             "the model accepts."
         )
     if len(x) < _MIN_SAMPLES:
         raise InvalidParameterError(
-            f"The 'x' parameter of {_OWNER} must hold at least {_MIN_SAMPLES} clean inputs. Got "
+            f"The 'x' parameter of {owner} must hold at least {_MIN_SAMPLES} clean inputs. Got "
             f"{len(x)}; pass a few hundred held-out clean inputs for a reliable inspection."
         )
     low, high = target.bounds
     if not np.isfinite(x).all() or x.min() < low or x.max() > high:
         raise InvalidParameterError(
-            f"The 'x' parameter of {_OWNER} must lie within the target's bounds [{low}, {high}]. "
+            f"The 'x' parameter of {owner} must lie within the target's bounds [{low}, {high}]. "
             "Got values outside them; scale the inputs or give the target the right bounds."
         )
     if y is None:
@@ -199,27 +204,27 @@ def _check_data(target: Differentiable, x: object, y: object) -> tuple[np.ndarra
     labels = np.asarray(y)
     if labels.shape != (len(x),) or labels.dtype.kind not in "iu":
         raise InvalidParameterError(
-            f"The 'y' parameter of {_OWNER} must be integer labels of shape ({len(x)},). Got "
+            f"The 'y' parameter of {owner} must be integer labels of shape ({len(x)},). Got "
             f"shape {labels.shape}, dtype {labels.dtype} instead; pass None to use the model's predictions."
         )
     return x, labels.astype(np.int64)
 
 
-def _check_classes(classes: object, num_classes: int) -> list[int]:
+def _check_classes(classes: object, num_classes: int, *, owner: str = _OWNER) -> list[int]:
     if classes is None:
         chosen = list(range(num_classes))
     elif isinstance(classes, Sequence | np.ndarray) and not isinstance(classes, str | bytes):
         chosen = sorted({int(c) for c in classes if isinstance(c, int | np.integer)})
         if len(chosen) != len(classes) or any(not 0 <= c < num_classes for c in chosen):
             raise invalid_parameter(
-                "classes", _OWNER, f"distinct ints in [0, {num_classes}) (the target's classes)", classes
+                "classes", owner, f"distinct ints in [0, {num_classes}) (the target's classes)", classes
             )
     else:
-        raise invalid_parameter("classes", _OWNER, "a sequence of class indices or None", classes)
+        raise invalid_parameter("classes", owner, "a sequence of class indices or None", classes)
     if len(chosen) < _MIN_CLASSES:
         raise invalid_parameter(
             "classes",
-            _OWNER,
+            owner,
             f"at least {_MIN_CLASSES} classes (the anomaly index compares a class with the others)",
             classes,
         )
