@@ -141,11 +141,25 @@ def test_bad_input_exits_2_without_a_traceback(
     assert "Traceback" not in result.output
 
 
-def test_a_scikit_learn_model_is_refused_with_a_hint(case: dict[str, Any]) -> None:
+def test_a_score_only_model_gets_the_black_box_inspection(case: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "blackbox.json"
+    sklearn_model = [
+        "--model",
+        str(case["folder"] / "clf.joblib"),
+        "--data",
+        str(case["folder"] / "test.npz"),
+    ]
     result = runner.invoke(
         app,
-        ["poisoning", "inspect-model", "--model", str(case["folder"] / "clf.joblib"), "--data",
-         str(case["folder"] / "test.npz")],
+        ["poisoning", "inspect-model", *sklearn_model, "--queries", "30000", "-f", "json", "-o", str(out),
+         "--fail-on", "critical"],
     )  # fmt: skip
-    assert result.exit_code == 2
-    assert "needs a PyTorch model" in " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert isinstance(report["infected"], bool)
+    assert 0 < report["inspection"]["queries"] <= 30000
+    # What needs the PyTorch module itself says so.
+    for verb, extra in (("inspect-model", ["--mitigate", "unlearning"]), ("inspect-data", [])):
+        refused = runner.invoke(app, ["poisoning", verb, *sklearn_model, *extra])
+        assert refused.exit_code == 2
+        assert "needs a PyTorch model" in " ".join(refused.output.split())

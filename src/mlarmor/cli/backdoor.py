@@ -40,7 +40,7 @@ from mlarmor.cli.poisoning import RECIPE, _check_format, _load, _print_findings
 from mlarmor.data import Dataset
 from mlarmor.errors import InputError
 from mlarmor.schema import Report
-from mlarmor.targets import InputSpace, TorchTarget
+from mlarmor.targets import InputSpace, Target, TorchTarget
 
 __all__ = ["inspect_data", "inspect_model", "sanitize"]
 
@@ -52,7 +52,7 @@ MODEL = typer.Option(
 STEPS = typer.Option(600, "--steps", help="Neural Cleanse optimisation steps (mini-batches) for all classes.")
 
 
-def _torch_target(
+def _target(
     model: str,
     data: Dataset,
     *,
@@ -61,7 +61,8 @@ def _torch_target(
     trust: bool,
     mean: list[float] | None,
     std: list[float] | None,
-) -> TorchTarget:
+) -> Target:
+    """Load --model for inspection and check that --data fits its classes."""
     target = load_model(
         model,
         bounds=data.bounds,
@@ -72,16 +73,32 @@ def _torch_target(
         mean=mean,
         std=std,
     )
-    if not isinstance(target, TorchTarget):
-        raise fail(
-            f"backdoor inspection needs a PyTorch model; {model} loaded as {type(target).__name__}.",
-            "give file.py:factory with --weights, or a TorchScript .pt file",
-        )
     largest = int(data.y.max())
     if largest >= target.num_classes:
         raise fail(
             f"the data has labels up to {largest}, but the model has {target.num_classes} classes.",
             "check that --data belongs to this model (or --label-column)",
+        )
+    return target
+
+
+def _torch_target(
+    model: str,
+    data: Dataset,
+    *,
+    weights: Path | None,
+    classes: int | None,
+    trust: bool,
+    mean: list[float] | None,
+    std: list[float] | None,
+    why: str = "backdoor inspection of the training data",
+) -> TorchTarget:
+    """Like :func:`_target`, for the commands that need the PyTorch module itself."""
+    target = _target(model, data, weights=weights, classes=classes, trust=trust, mean=mean, std=std)
+    if not isinstance(target, TorchTarget):
+        raise fail(
+            f"{why} needs a PyTorch model; {model} loaded as {type(target).__name__}.",
+            "give file.py:factory with --weights, or a TorchScript .pt file",
         )
     return target
 
@@ -106,9 +123,27 @@ def _save_module(module: torch.nn.Module, path: Path) -> None:
     err_console.print(f"repaired model written to {path}", highlight=False)
 
 
-def _neural_cleanse(target: TorchTarget, data: Dataset, *, steps: int, threshold: float, seed: int) -> Any:
+def _neural_cleanse(
+    target: Target, data: Dataset, *, steps: int, threshold: float, seed: int, queries: int | None = None
+) -> Any:
+    """White-box Neural Cleanse on a PyTorch target; the score-only variant otherwise or with queries."""
     from mlarmor.defenses.inspect.model import neural_cleanse
 
+    if queries is not None or not isinstance(target, TorchTarget):
+        from mlarmor.defenses.inspect.blackbox import neural_cleanse_blackbox
+
+        budget = 1_000_000 if queries is None else queries
+        with progress_bar() as bar:
+            task = bar.add_task("reverse-engineering triggers (score-only)", total=None)
+            return neural_cleanse_blackbox(
+                target,
+                data.x,
+                data.y,
+                queries=budget,
+                threshold=threshold,
+                seed=seed,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     with progress_bar() as bar:
         task = bar.add_task("reverse-engineering triggers", total=steps)
         return neural_cleanse(
@@ -179,6 +214,12 @@ def inspect_model(
         help="Clean sample of inputs with labels (a few hundred): .npz, CSV, demo:digits.",
     ),
     steps: int = STEPS,
+    queries: int | None = typer.Option(
+        None,
+        "--queries",
+        help="Score-only inspection (any model that returns probabilities: ONNX, scikit-learn, HTTP) with "
+        "this query budget; the default for non-PyTorch models, with 1,000,000 queries.",
+    ),
     threshold: float = typer.Option(
         2.0, "--threshold", help="Anomaly index above which the model is infected."
     ),
@@ -238,15 +279,25 @@ def inspect_model(
         raise fail(f"--steps must be at least 1, got {steps}.")
     _check_writable(save, "--save")
     clean = _load(data, label_column=label_column, bounds=bounds, shape=parse_shape(input_shape))
-    target = _torch_target(model, clean, weights=weights, classes=classes, trust=trust, mean=mean, std=std)
+    if queries is not None and queries < 1:
+        raise fail(f"--queries must be at least 1, got {queries}.", "e.g. --queries 1000000")
+    target = _target(model, clean, weights=weights, classes=classes, trust=trust, mean=mean, std=std)
+    if mitigate is not None and not isinstance(target, TorchTarget):
+        raise fail(
+            f"--mitigate retrains the model: it needs a PyTorch model; {model} loaded as "
+            f"{type(target).__name__}.",
+            "inspect without --mitigate (score-only), or give file.py:factory with --weights",
+        )
     fit_part, eval_part = clean.split(eval_fraction, seed=seed) if mitigate else (clean, clean)
-    inspection = _neural_cleanse(target, fit_part, steps=steps, threshold=threshold, seed=seed)
+    inspection = _neural_cleanse(
+        target, fit_part, steps=steps, threshold=threshold, seed=seed, queries=queries
+    )
     if trigger_image is not None:
         write_output(_trigger_svg(inspection, target.bounds), trigger_image, option="--trigger-image")
         err_console.print(f"recovered triggers written to {trigger_image}", highlight=False)
     mitigation = None
     if mitigate is not None:
-        mitigation = _mitigate(mitigate, target, inspection, fit_part, eval_part, seed)
+        mitigation = _mitigate(mitigate, target, inspection, fit_part, eval_part, seed)  # type: ignore[arg-type]
         if save is not None:
             _save_module(mitigation.model, save)
     from mlarmor.assess.backdoor import to_model_inspection_report
