@@ -6,14 +6,27 @@ Each check takes the owner's name, so the message reads as the owner's own:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets.base import Target
 
-__all__ = ["Shown", "bad_dict", "check_batch", "check_scores_target", "is_int", "is_real", "mann_whitney_auc"]
+__all__ = [
+    "Shown",
+    "bad_dict",
+    "check_batch",
+    "check_same_model",
+    "check_scores_target",
+    "fitted_target",
+    "is_int",
+    "is_real",
+    "mann_whitney_auc",
+    "read_payload",
+]
 
 
 class Shown(str):
@@ -106,3 +119,45 @@ def check_batch(
             Shown(f"values in [{x_min:g}, {x_max:g}]"),
         )
     return xs
+
+
+def read_payload(
+    data: object, owner: str, version: int, params: tuple[str, ...]
+) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
+    """The ``params`` and ``fitted`` parts of a ``to_dict`` payload, after checking its envelope."""
+    if not isinstance(data, Mapping) or data.get("detector") != owner:
+        raise bad_dict(owner, f"a mapping with 'detector': '{owner}'", data)
+    if data.get("version") != version:
+        raise bad_dict(owner, f"version {version}", data.get("version"))
+    saved, fitted = data.get("params"), data.get("fitted")
+    if not isinstance(saved, Mapping) or set(saved) != set(params):
+        raise bad_dict(owner, f"'params' with the constructor's {len(params)} parameters", saved)
+    if fitted is not None and not isinstance(fitted, Mapping):
+        raise bad_dict(owner, "'fitted' as a mapping or None", fitted)
+    return saved, fitted
+
+
+def fitted_target(target: object, owner: str, why: str) -> Target:
+    """The target a fitted detector is rebuilt with: required, and offering scores."""
+    if target is None:
+        raise InvalidParameterError(
+            f"The 'target' parameter of {owner}.from_dict is required for a fitted detector: it needs the "
+            "target the detector was fitted with; pass from_dict(data, target)."
+        )
+    return check_scores_target(target, owner, why)
+
+
+def check_same_model(
+    target: Target, bounds: tuple[float, ...], num_classes: int, shape: tuple[int, ...]
+) -> None:
+    """Refuse a target whose bounds, classes or input shape differ from those a detector was fitted on."""
+    known = target.input_shape
+    now = tuple(float(b) for b in target.bounds)
+    if (tuple(bounds), num_classes) != (now, target.num_classes) or (
+        known is not None and tuple(known) != shape
+    ):
+        raise InvalidParameterError(
+            f"The detector was fitted on a model with bounds {tuple(bounds)}, {num_classes} classes and "
+            f"inputs of shape {shape}; target {target.name!r} has bounds {now}, {target.num_classes} classes "
+            f"and input shape {known}. Pass the model it was fitted with, or fit a new detector."
+        )

@@ -20,7 +20,15 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mlarmor.defenses._validate import Shown as _Shown
-from mlarmor.defenses._validate import bad_dict, check_batch, check_scores_target, mann_whitney_auc
+from mlarmor.defenses._validate import (
+    bad_dict,
+    check_batch,
+    check_same_model,
+    check_scores_target,
+    fitted_target,
+    mann_whitney_auc,
+    read_payload,
+)
 from mlarmor.defenses._validate import is_int as _is_int
 from mlarmor.errors import InvalidParameterError, NotFittedError, invalid_parameter
 from mlarmor.targets.base import Target
@@ -525,24 +533,11 @@ class FeatureSqueezing:
             InvalidParameterError: ``data`` is malformed or does not match ``target``.
             UnsupportedModelError: The target gives no class scores.
         """
-        if not isinstance(data, Mapping) or data.get("detector") != _OWNER:
-            raise _bad_dict("a mapping with 'detector': 'FeatureSqueezing'", data)
-        if data.get("version") != _SCHEMA_VERSION:
-            raise _bad_dict(f"version {_SCHEMA_VERSION}", data.get("version"))
-        params, fitted = data.get("params"), data.get("fitted")
-        if not isinstance(params, Mapping) or set(params) != set(_PARAMS):
-            raise _bad_dict("'params' with the constructor's five parameters", params)
+        params, fitted = read_payload(data, _OWNER, _SCHEMA_VERSION, _PARAMS)
         detector = cls(**params)
         if fitted is None:
             return detector
-        if not isinstance(fitted, Mapping):
-            raise _bad_dict("'fitted' as a mapping or None", fitted)
-        if target is None:
-            raise InvalidParameterError(
-                f"{_OWNER}.from_dict needs the target the detector was fitted with: pass "
-                "from_dict(data, target)."
-            )
-        target = _check_target(target)
+        target = fitted_target(target, _OWNER, _WHY)
         try:
             threshold = float(fitted["threshold"])
             squeezers = _check_squeezers(fitted["squeezers"])
@@ -560,16 +555,7 @@ class FeatureSqueezing:
             raise _bad_dict("bits in [1, 16] exactly when 'bit-depth' is a squeezer", fitted)
         if accuracy is not None and not isinstance(accuracy, Real):
             raise _bad_dict("clean_accuracy as a float or None", fitted)
-        known = target.input_shape
-        if saved != (tuple(target.bounds), target.num_classes) or (
-            known is not None and tuple(known) != shape
-        ):
-            raise InvalidParameterError(
-                f"The detector was fitted on a model with bounds {saved[0]}, {saved[1]} classes and "
-                f"inputs of shape {shape}; target {target.name!r} has bounds {tuple(target.bounds)}, "
-                f"{target.num_classes} classes and input shape {known}. Pass the model it was fitted "
-                "with, or fit a new detector."
-            )
+        check_same_model(target, *saved, shape)
         detector._fitted = _Fitted(
             target=target,
             threshold=threshold,
@@ -632,8 +618,11 @@ def _bad_dict(expected: str, got: object) -> InvalidParameterError:
     return bad_dict(_OWNER, expected, got)
 
 
+_WHY = "Feature squeezing compares probability vectors"
+
+
 def _check_target(target: object) -> Target:
-    return check_scores_target(target, _OWNER, "Feature squeezing compares probability vectors")
+    return check_scores_target(target, _OWNER, _WHY)
 
 
 def _check_x(

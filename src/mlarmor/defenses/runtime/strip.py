@@ -17,7 +17,15 @@ from typing import Any, Final
 import numpy as np
 
 from mlarmor.defenses._validate import Shown as _Shown
-from mlarmor.defenses._validate import bad_dict, check_batch, check_scores_target, mann_whitney_auc
+from mlarmor.defenses._validate import (
+    bad_dict,
+    check_batch,
+    check_same_model,
+    check_scores_target,
+    fitted_target,
+    mann_whitney_auc,
+    read_payload,
+)
 from mlarmor.defenses._validate import is_int as _is_int
 from mlarmor.defenses._validate import is_real as _is_real
 from mlarmor.errors import InvalidParameterError, NotFittedError, invalid_parameter
@@ -384,24 +392,11 @@ class STRIP:
             InvalidParameterError: ``data`` is malformed or does not match ``target``.
             UnsupportedModelError: The target gives no class scores.
         """
-        if not isinstance(data, Mapping) or data.get("detector") != _OWNER:
-            raise _bad_dict("a mapping with 'detector': 'STRIP'", data)
-        if data.get("version") != _SCHEMA_VERSION:
-            raise _bad_dict(f"version {_SCHEMA_VERSION}", data.get("version"))
-        params, fitted = data.get("params"), data.get("fitted")
-        if not isinstance(params, Mapping) or set(params) != set(_PARAMS):
-            raise _bad_dict("'params' with the constructor's five parameters", params)
+        params, fitted = read_payload(data, _OWNER, _SCHEMA_VERSION, _PARAMS)
         detector = cls(**params)
         if fitted is None:
             return detector
-        if not isinstance(fitted, Mapping):
-            raise _bad_dict("'fitted' as a mapping or None", fitted)
-        if target is None:
-            raise InvalidParameterError(
-                f"The 'target' parameter of {_OWNER}.from_dict is required for a fitted detector: pass "
-                "the model it was fitted with."
-            )
-        target = _check_target(target)
+        target = fitted_target(target, _OWNER, _WHY)
         try:
             threshold = float(fitted["threshold"])
             shape = tuple(int(d) for d in fitted["input_shape"])
@@ -413,16 +408,7 @@ class STRIP:
             raise _bad_dict("a finite threshold >= 0", fitted["threshold"])
         if overlays.dtype.kind != "f" or overlays.shape != (detector.n_overlays, *shape):
             raise _bad_dict(f"n_overlays={detector.n_overlays} float overlays of shape {shape}", fitted)
-        known = target.input_shape
-        if saved != (tuple(float(b) for b in target.bounds), target.num_classes) or (
-            known is not None and tuple(known) != shape
-        ):
-            raise InvalidParameterError(
-                f"The detector was fitted on a model with bounds {saved[0]}, {saved[1]} classes and "
-                f"inputs of shape {shape}; target {target.name!r} has bounds {tuple(target.bounds)}, "
-                f"{target.num_classes} classes and input shape {known}. Pass the model it was fitted "
-                "with, or fit a new detector."
-            )
+        check_same_model(target, *saved, shape)
         _check_x(overlays, "overlays", shape, target.bounds)
         detector._fitted = _Fitted(
             target=target,
@@ -438,8 +424,11 @@ def _bad_dict(expected: str, got: object) -> InvalidParameterError:
     return bad_dict(_OWNER, expected, got)
 
 
+_WHY = "STRIP measures the entropy of probability vectors"
+
+
 def _check_target(target: object) -> Target:
-    return check_scores_target(target, _OWNER, "STRIP measures the entropy of probability vectors")
+    return check_scores_target(target, _OWNER, _WHY)
 
 
 def _check_x(
