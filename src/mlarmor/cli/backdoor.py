@@ -206,7 +206,13 @@ def _print_model(report: Report, inspection: Any, out: Console, name: str) -> No
 
 @handles_errors
 def inspect_model(
-    model: str = MODEL,
+    model: str = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="file.py:factory with --weights, TorchScript .pt (white-box); or .onnx, .joblib/.pkl, URL "
+        "(score-only).",
+    ),
     data: str = typer.Option(
         ...,
         "--data",
@@ -250,9 +256,11 @@ def inspect_model(
     output: Path | None = OUTPUT,
     fail_on: str = FAIL_ON,
 ) -> None:
-    """Inspect a trained PyTorch model for a backdoor (Neural Cleanse).
+    """Inspect a trained image model for a backdoor (Neural Cleanse).
 
-    For every class, finds the smallest mask and pattern that send clean inputs to it. A class
+    For every class, finds the smallest mask and pattern that send clean inputs to it: with the
+    model's gradients for PyTorch models, from its scores alone (a query budget, --queries) for
+    ONNX, scikit-learn or HTTP models. A class
     reached by a much smaller trigger than the others (MAD anomaly index above --threshold) is the
     likely target of a backdoor: the model is reported infected, with that target class and the
     recovered trigger. --mitigate repairs it: unlearning fine-tunes on clean data stamped with the
