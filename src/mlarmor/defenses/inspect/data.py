@@ -13,6 +13,7 @@ in ``per_class[c]["skipped"]`` rather than failing the whole run.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +134,18 @@ def _skip(n_c: int, min_class_size: int) -> dict[str, Any]:
     }
 
 
+def _eligible_classes(
+    labels: npt.NDArray[np.int64], min_size: int, per_class: dict[int, dict[str, Any]]
+) -> Iterator[tuple[int, npt.NDArray[np.intp]]]:
+    """Each class of at least ``min_size`` samples as (class, indices); the rest are marked skipped."""
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < min_size:
+            per_class[int(c)] = _skip(len(idx), min_size)
+            continue
+        yield int(c), idx
+
+
 def spectral_signatures(
     features: npt.ArrayLike,
     y: npt.ArrayLike,
@@ -182,12 +195,8 @@ def spectral_signatures(
     scores = np.zeros(len(x))
     flagged = np.zeros(len(x), dtype=bool)
     per_class: dict[int, dict[str, Any]] = {}
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
+    for c, idx in _eligible_classes(labels, min_size, per_class):
         n_c = len(idx)
-        if n_c < min_size:
-            per_class[int(c)] = _skip(n_c, min_size)
-            continue
         centred = x[idx] - x[idx].mean(axis=0)
         _, s, vt = np.linalg.svd(centred, full_matrices=False)
         class_scores = (centred @ vt[0]) ** 2
@@ -269,12 +278,8 @@ def activation_clustering(
     scores = np.zeros(len(x))
     flagged = np.zeros(len(x), dtype=bool)
     per_class: dict[int, dict[str, Any]] = {}
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
+    for c, idx in _eligible_classes(labels, min_size, per_class):
         n_c = len(idx)
-        if n_c < min_size:
-            per_class[int(c)] = _skip(n_c, min_size)
-            continue
         centred = x[idx] - x[idx].mean(axis=0)
         u, s, _ = np.linalg.svd(centred, full_matrices=False)
         dims = min(k_dims, n_c - 1, int((s > s[0] * 1e-10).sum()) if s[0] > 0 else 0)
