@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlarmor.assess import robust_accuracy
 from mlarmor.data import load_dataset
-from mlarmor.defenses import AdversarialTrainer, robust_accuracy
+from mlarmor.defenses import AdversarialTrainer
 from mlarmor.models import digits_cnn, fit_classifier
 
 EPS = 0.2

@@ -1,7 +1,44 @@
-"""mlarmor: find and fix the ways a machine-learning model can be attacked."""
+"""mlarmor: find and fix the ways a machine-learning model can be attacked.
+
+Every command-line verb is one function here, with the same name, that takes plain Python arguments
+and returns a frozen result with ``to_report()``:
+
+=====================================  ======================================================
+``mlarmor evasion``                    :func:`evaluate_evasion` → ``EvasionAssessment``
+``mlarmor harden``                     :func:`harden` → ``HardeningResult``
+=====================================  ======================================================
+
+The names are imported on first use, so ``import mlarmor`` stays fast (no torch, no scikit-learn).
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from mlarmor.assess.evasion import evaluate_evasion
+    from mlarmor.assess.harden import harden
+
+# Public name -> the module that defines it.
+_VERBS: dict[str, str] = {
+    "evaluate_evasion": "mlarmor.assess.evasion",
+    "harden": "mlarmor.assess.harden",
+}
+
+__all__ = ["__version__", "evaluate_evasion", "harden"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _VERBS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlarmor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_VERBS))

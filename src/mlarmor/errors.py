@@ -13,6 +13,8 @@ each into a one-paragraph message and exit code 2, never a traceback::
     ├── IntegrityError                            a manifest or signature cannot be read or checked
     └── NotFittedError (also AttributeError)      a fitted object was used before ``fit``
 
+    MlarmorWarning (a UserWarning)                something to know that does not stop the run
+
 Messages say what was expected, what came, and what to do.
 """
 
@@ -23,6 +25,7 @@ __all__ = [
     "IntegrityError",
     "InvalidParameterError",
     "MlarmorError",
+    "MlarmorWarning",
     "NotFittedError",
     "PolicyError",
     "ResourceLimitError",
@@ -37,7 +40,35 @@ class MlarmorError(Exception):
 
 
 class InvalidParameterError(MlarmorError, ValueError):
-    """A parameter has a value outside its documented domain."""
+    """A parameter has a value outside its documented domain.
+
+    Built by :func:`invalid_parameter`, it also carries the pieces of its message, so that the
+    command line can say the same in its own words (``--eps must be positive, got 0.0``):
+
+    Attributes:
+        parameter: The parameter's name, as the Python function spells it (``None`` when unknown).
+        expected: What the parameter must be (``"positive"``, ``"one of ['a', 'b']"``).
+        got: The value that came.
+        choices: The valid values, for a parameter with a closed set of them.
+        hint: What to do, in one sentence (may be empty).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        parameter: str | None = None,
+        expected: str = "",
+        got: object = None,
+        choices: tuple[str, ...] = (),
+        hint: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.expected = expected
+        self.got = got
+        self.choices = choices
+        self.hint = hint
 
 
 class PolicyError(InvalidParameterError):
@@ -68,11 +99,27 @@ class NotFittedError(MlarmorError, AttributeError):
     """A fitted object was used before ``fit`` was called."""
 
 
-def invalid_parameter(name: str, owner: str, expected: str, got: object) -> InvalidParameterError:
+class MlarmorWarning(UserWarning):
+    """Something the user should know that does not stop the run (the CLI prints it as a warning)."""
+
+
+def invalid_parameter(
+    name: str,
+    owner: str,
+    expected: str,
+    got: object,
+    *,
+    choices: tuple[str, ...] = (),
+    hint: str = "",
+) -> InvalidParameterError:
     """Build the one-shape parameter error message used across mlarmor.
 
     Example: ``The 'eps' parameter of LinfPGD must be a float in [0, inf). Got -0.1 instead.``
+    A ``hint`` (what to do) is appended as its own sentence.
     """
+    message = f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead."
+    if hint:
+        message += f" {hint[0].upper()}{hint[1:]}{'' if hint.endswith('.') else '.'}"
     return InvalidParameterError(
-        f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead."
+        message, parameter=name, expected=expected, got=got, choices=tuple(choices), hint=hint
     )

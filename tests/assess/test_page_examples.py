@@ -1,4 +1,4 @@
-"""The Python examples of the privacy, inversion, dp and poisoning pages run as written."""
+"""The Python examples of the privacy, inversion, dp, hardening and poisoning pages run as written."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ PAGES = {
     "privacy.md": ["lira-online", "Membership inference"],
     "inversion.md": [],
     "dp.md": [],
+    "hardening.md": ["clean ", "adversarial-training ['evasion.accuracy-loss']"],
     "poisoning.md": ["infected=True target_class=0", "STRIP:"],
 }
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from mlarmor.assess import robust_accuracy
 from mlarmor.data import load_dataset
-from mlarmor.defenses import AdversarialTrainer, EpochRecord, harden_and_evaluate, robust_accuracy
+from mlarmor.defenses import AdversarialTrainer, EpochRecord
 from mlarmor.errors import InvalidParameterError, NotFittedError
 from mlarmor.models import digits_cnn, fit_classifier
 
@@ -67,21 +68,13 @@ def test_trades_via_dataloader_improves_robustness(digits) -> None:
         shuffle=True,
         generator=torch.Generator().manual_seed(0),
     )
-    result = harden_and_evaluate(
-        model,
-        opt,
-        loader,
-        (x_te, y_te),
-        AdversarialTrainer("trades", eps=EPS, steps=5, beta=6.0),
-        epochs=12,
-        attack="pgd",
-        steps=20,
-    )
-    assert result.robust_accuracy_before < 0.2
-    assert result.clean_accuracy_after > 0.85
-    assert result.robust_accuracy_after > result.robust_accuracy_before + 0.2
-    assert result.train_seconds > 0
-    assert len(result.trainer.history_) == 12
+    before = robust_accuracy(model, x_te, y_te, eps=EPS, attack="pgd", steps=20)
+    trainer = AdversarialTrainer("trades", eps=EPS, steps=5, beta=6.0).fit(model, opt, loader, epochs=12)
+    after = robust_accuracy(model, x_te, y_te, eps=EPS, attack="pgd", steps=20)
+    assert before.robust_accuracy < 0.2
+    assert after.clean_accuracy > 0.85
+    assert after.robust_accuracy > before.robust_accuracy + 0.2
+    assert len(trainer.history_) == 12
 
 
 @pytest.mark.parametrize("method", ["pgd-at", "trades"])

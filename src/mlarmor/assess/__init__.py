@@ -12,21 +12,26 @@ from mlarmor.assess.evasion import (
     EvasionAssessment,
     eps_key,
     evaluate_evasion,
+    robust_accuracy,
     save_adversarial,
     severity_for_loss,
     to_hardening_report,
     to_report,
 )
+from mlarmor.assess.harden import HardeningResult, harden
 from mlarmor.assess.reference import ReferenceOutputs, membership_splits, train_reference_models
 from mlarmor.assess.reliability import check_reliability
 
 __all__ = [
     "EvasionAssessment",
+    "HardeningResult",
     "ReferenceOutputs",
     "check_reliability",
     "eps_key",
     "evaluate_evasion",
+    "harden",
     "membership_splits",
+    "robust_accuracy",
     "save_adversarial",
     "severity_for_loss",
     "to_hardening_report",

@@ -35,10 +35,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlarmor._validation import check_choice
 from mlarmor.assess.reliability import check_reliability
 from mlarmor.attacks import EvasionResult, FixedBudgetAttack, Norm, available, create
 from mlarmor.data import Dataset
@@ -47,10 +48,14 @@ from mlarmor.findings import Family, Finding, Location, Severity
 from mlarmor.schema import Report
 from mlarmor.targets import Target
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "EvasionAssessment",
     "eps_key",
     "evaluate_evasion",
+    "robust_accuracy",
     "save_adversarial",
     "severity_for_loss",
     "to_hardening_report",
@@ -236,8 +241,7 @@ def evaluate_evasion(
         isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1
     ):
         raise invalid_parameter("n_samples", _OWNER, "a positive int or None", n_samples)
-    if attack not in available():
-        raise invalid_parameter("attack", _OWNER, f"one of {list(available())}", attack)
+    check_choice(attack, "attack", _OWNER, available())
     dataset.check_against(target.input_shape, target.num_classes, bounds=target.bounds)
     config: dict[str, object] = {"norm": norm, "seed": seed, "batch_size": batch_size}
     config.update(params or {})
@@ -271,6 +275,47 @@ def evaluate_evasion(
         return assessment
     checks = check_reliability(target, x, y, assessment=assessment, seed=seed, batch_size=batch_size)
     return dataclasses.replace(assessment, reliability=tuple(checks))
+
+
+def robust_accuracy(
+    model: torch.nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    eps: float,
+    attack: str | FixedBudgetAttack = "auto",
+    norm: str = "linf",
+    bounds: tuple[float, float] | Sequence[float] = (0.0, 1.0),
+    device: str = "cpu",
+    **attack_params: Any,
+) -> EvasionResult:
+    """Attack ``model`` on ``(x, y)`` at ``eps`` with a registered attack; the model ends in eval mode.
+
+    Args:
+        model: A PyTorch classifier taking inputs in ``bounds``.
+        x: Held-out inputs ``(n, *input_shape)``.
+        y: Their labels ``(n,)``.
+        eps: The budget.
+        attack: A registry name (``"auto"``, ``"pgd"``, ...) or a configured attack.
+        norm: ``"linf"`` or ``"l2"``.
+        bounds: Valid input range.
+        device: Where the model runs.
+        **attack_params: Passed to :func:`mlarmor.attacks.create` (e.g. ``n_iter=100``, ``steps=20``).
+    """
+    from mlarmor.targets import TorchTarget
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    target = TorchTarget(model, bounds=tuple(bounds), input_shape=tuple(x.shape[1:]), device=device)
+    built = (
+        attack
+        if isinstance(attack, FixedBudgetAttack)
+        else create(attack, eps=eps, norm=norm, **attack_params)
+    )
+    if not isinstance(built, FixedBudgetAttack):
+        raise invalid_parameter(
+            "attack", "robust_accuracy", "a fixed-budget attack (e.g. 'auto', 'pgd')", attack
+        )
+    return built(target, x, np.asarray(y))
 
 
 def _rounded(value: float) -> float:

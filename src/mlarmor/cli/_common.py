@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import io
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from mlarmor.errors import MlarmorError
+from mlarmor import _progress
+from mlarmor.errors import InvalidParameterError, MlarmorError, MlarmorWarning
 from mlarmor.findings import Finding, Severity
 from mlarmor.schema import Report
 
@@ -38,6 +49,7 @@ __all__ = [
     "TRUST",
     "WEIGHTS",
     "OutputFormat",
+    "check_format",
     "console",
     "emit_report",
     "err_console",
@@ -51,6 +63,7 @@ __all__ = [
     "parse_shape",
     "print_finding",
     "progress_bar",
+    "progress_reporter",
     "status",
     "write_output",
 ]
@@ -76,15 +89,52 @@ def fail(message: str, hint: str | None = None) -> typer.Exit:
     return typer.Exit(EXIT_ERROR)
 
 
+def _option_name(command: Callable[..., object], parameter: str | None) -> str | None:
+    """The command's option for a Python parameter name (``epsilon`` -> ``--epsilon``), if it has one."""
+    declared = inspect.signature(command).parameters.get(parameter or "")
+    if declared is None or not isinstance(declared.default, typer.models.OptionInfo):
+        return None
+    longs = [d for d in declared.default.param_decls or () if d.startswith("--")]
+    return longs[0].split("/")[0] if longs else "--" + declared.name.replace("_", "-")
+
+
+def _in_option_words(command: Callable[..., object], e: InvalidParameterError) -> typer.Exit | None:
+    """A library parameter error worded for the command line, when the parameter is an option."""
+    option = _option_name(command, e.parameter)
+    if option is None:
+        return None
+    if e.choices:
+        return fail(f"unknown {option} {e.got!r}.", f"use one of: {', '.join(e.choices)}")
+    if e.got is None:
+        return fail(f"this run needs {option}: {e.expected}.", e.hint or None)
+    return fail(f"{option} must be {e.expected}, got {e.got!r}.", e.hint or None)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn mlarmor errors and unexpected failures into a message and exit code 2, never a traceback."""
+    """Turn mlarmor errors and unexpected failures into a message and exit code 2, never a traceback.
+
+    A library :class:`~mlarmor.errors.InvalidParameterError` about a parameter that is also an option
+    of the command is worded with the option's name; :class:`~mlarmor.errors.MlarmorWarning` is
+    printed as ``warning: ...`` on stderr.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", MlarmorWarning)
+                warnings.showwarning = _show_warning  # restored on exit
+                return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except typer.BadParameter as e:  # a bad option value found inside the command
+            raise fail(e.format_message()) from None
+        except InvalidParameterError as e:
+            raise (_in_option_words(func, e) or fail(str(e))) from None
         except MlarmorError as e:
             raise fail(str(e)) from None
         except KeyboardInterrupt:
@@ -111,6 +161,13 @@ def write_output(text: str, output: Path | None, *, option: str = "--output") ->
         tmp.replace(output)
     except OSError as e:
         raise fail(f"cannot write {output}: {e.strerror or e}", f"choose a writable {option} path") from None
+
+
+def check_format(value: str, formats: tuple[str, ...] = ("table", "json", "sarif")) -> str:
+    """A ``--format`` value, or the usage error that lists the valid ones."""
+    if value not in formats:
+        raise fail(f"unknown --format {value!r}.", f"use one of: {', '.join(formats)}")
+    return value
 
 
 def parse_severity(value: str) -> Severity:
@@ -187,6 +244,36 @@ def progress_bar(*, info: bool = False) -> Progress:
         disable=not err_console.is_terminal,
         transient=True,
     )
+
+
+@contextlib.contextmanager
+def progress_reporter() -> Iterator[_progress.Progress]:
+    """A :class:`mlarmor._progress.Progress` drawn as transient bars on stderr, one per step.
+
+    A step with a known length gets a bar with its remaining-time estimate, one without a pulsing
+    bar; a step disappears when it is done. Silent when stderr is not a terminal.
+    """
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    bar = Progress(*columns, console=err_console, disable=not err_console.is_terminal, transient=True)
+    tasks: dict[str, TaskID] = {}
+
+    def report(step: str, done: int, total: int | None, info: str = "") -> None:
+        task = tasks.get(step)
+        if task is None:
+            task = tasks[step] = bar.add_task(step, total=total, info=info)
+        bar.update(task, completed=done, total=total, info=info)
+        if total is not None and done >= total:
+            bar.remove_task(tasks.pop(step))
+
+    with bar:
+        yield report
 
 
 def load_model(

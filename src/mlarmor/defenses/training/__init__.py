@@ -9,7 +9,6 @@ from mlarmor.defenses.training.dp import (
     dp_incompatibilities,
     train_dp,
 )
-from mlarmor.defenses.training.harden import HardeningResult, harden_and_evaluate, robust_accuracy
 
 __all__ = [
     "AdversarialTrainer",
@@ -17,14 +16,11 @@ __all__ = [
     "DPMLPClassifier",
     "DPResult",
     "EpochRecord",
-    "HardeningResult",
     "Method",
     "Mitigation",
     "TrainNorm",
     "dp_incompatibilities",
     "fine_prune",
-    "harden_and_evaluate",
-    "robust_accuracy",
     "train_dp",
     "unlearn",
 ]
