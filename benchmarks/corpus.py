@@ -18,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from mlarmor.data.artifacts import ARTIFACTS, write_benign
-from mlarmor.data.trojans import SAMPLES, family_counts, write_malicious
+from mlarmor.testing.corpus import ARTIFACTS, SAMPLES, family_counts, write_benign, write_malicious
 
 
 def build(out_dir: Path, names: list[str] | None = None) -> dict[str, object]:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mlarmor.data.artifacts import write_benign
-from mlarmor.data.trojans import SAMPLES, write_malicious
 from mlarmor.findings import Severity
 from mlarmor.scan import Scanner
+from mlarmor.testing.corpus import SAMPLES, write_benign, write_malicious
 
 
 @pytest.fixture(scope="module")

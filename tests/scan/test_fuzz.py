@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlarmor.data.artifacts import write_benign
 from mlarmor.scan import Limits, Scanner
+from mlarmor.testing.corpus import write_benign
 
 _SCANNER = Scanner(limits=Limits(max_member_bytes=64 << 20, max_total_bytes=256 << 20))
 

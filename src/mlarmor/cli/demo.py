@@ -116,8 +116,7 @@ def demo(
     Example:
         mlarmor demo --out /tmp/mlarmor-demo
     """
-    from mlarmor.data.artifacts import write_benign
-    from mlarmor.data.trojans import write_malicious
+    from mlarmor.testing.corpus import write_benign, write_malicious
 
     if out.exists():
         shutil.rmtree(out)
@@ -134,7 +133,7 @@ def demo(
         good_results = scanner.scan_paths(benign)
         bad_results = scanner.scan_paths(malicious)
 
-    from mlarmor.data.trojans import SAMPLES
+    from mlarmor.testing.corpus import SAMPLES
 
     good = Table(title="Benign files, written by the real libraries", header_style="bold")
     for col in ("File", "Format", "Verdict"):

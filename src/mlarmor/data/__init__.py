@@ -1,28 +1,19 @@
-"""Built-in and user data: datasets and their constraints, the malicious corpus, benign artifacts.
+"""User data: datasets with the constraints attacks respect, their loaders and the built-in demo sets.
 
-Datasets with the constraints attacks respect live in :mod:`.dataset` and are loaded by
-:mod:`.loading`; the malicious corpus is :mod:`.trojans`, benign model artifacts :mod:`.artifacts`.
+A :class:`Dataset` (in :mod:`.dataset`) holds the arrays and what an attack must respect; it is built
+by :func:`load_dataset` (in :mod:`.loading`) from a file or from one of :data:`DEMO_DATASETS`. The
+malicious and benign model files the scanner is tested on are not user data: they live in
+:mod:`mlarmor.testing.corpus`.
 """
 
 from __future__ import annotations
 
-from .artifacts import ARTIFACTS, Artifact, write_benign
 from .dataset import Dataset, FeatureScaling
 from .loading import DEMO_DATASETS, load_dataset
-from .trojans import SAMPLES, Canary, Sample, family_counts, get_sample, write_malicious
 
 __all__ = [
-    "ARTIFACTS",
     "DEMO_DATASETS",
-    "SAMPLES",
-    "Artifact",
-    "Canary",
     "Dataset",
     "FeatureScaling",
-    "Sample",
-    "family_counts",
-    "get_sample",
     "load_dataset",
-    "write_benign",
-    "write_malicious",
 ]

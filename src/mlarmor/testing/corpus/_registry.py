@@ -1,4 +1,4 @@
-"""The registry behind :mod:`mlarmor.data.trojans`: :class:`Sample`, :class:`Canary` and ``@sample``."""
+"""The registry behind :mod:`.trojans`: :class:`Sample`, :class:`Canary` and ``@sample``."""
 
 from __future__ import annotations
 

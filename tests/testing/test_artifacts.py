@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlarmor.data.artifacts import ARTIFACTS, Artifact, available, write_benign
+from mlarmor.testing.corpus.artifacts import ARTIFACTS, Artifact, available, write_benign
 
 
 def _load(artifact: Artifact, path: Path) -> object:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlarmor.data.trojans import SAMPLES, Sample, family_counts, get_sample, write_malicious
+from mlarmor.testing.corpus import SAMPLES, Sample, family_counts, get_sample, write_malicious
 
 # Each loader is what a victim runs. They are executed in a child interpreter because the payloads
 # really run (harmlessly: each creates its canary file and nothing else).

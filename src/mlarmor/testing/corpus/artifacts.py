@@ -7,7 +7,7 @@ library is missing is skipped. torch, scikit-learn, joblib and numpy are runtime
 keras, onnx/skl2onnx, safetensors and gguf come with the ``dev`` extra.
 
 Example:
-    >>> from mlarmor.data.artifacts import ARTIFACTS
+    >>> from mlarmor.testing.corpus.artifacts import ARTIFACTS
     >>> "sklearn_random_forest_joblib" in ARTIFACTS
     True
 """

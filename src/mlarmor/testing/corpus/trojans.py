@@ -9,7 +9,7 @@ containers, zip malformations, archives, and one sample per published scanner by
 
 Example:
     >>> from pathlib import Path
-    >>> from mlarmor.data.trojans import SAMPLES, write_malicious
+    >>> from mlarmor.testing.corpus.trojans import SAMPLES, write_malicious
     >>> len(SAMPLES) > 60
     True
 """
