@@ -6,7 +6,14 @@ and returns a frozen result with ``to_report()``:
 =====================================  ======================================================
 ``mlarmor evasion``                    :func:`evaluate_evasion` → ``EvasionAssessment``
 ``mlarmor harden``                     :func:`harden` → ``HardeningResult``
+``mlarmor poisoning simulate``         :func:`simulate_poisoning` → ``PoisoningSimulation``
+``mlarmor poisoning inspect-model``    :func:`inspect_model` → ``ModelInspectionResult``
+``mlarmor poisoning inspect-data``     :func:`inspect_data` → ``DataInspectionResult``
+``mlarmor poisoning sanitize``         :func:`sanitize` → ``SanitizeResult``
 =====================================  ======================================================
+
+(:func:`inspect_data` is the verb: it loads nothing and takes a target and a dataset;
+:func:`mlarmor.defenses.inspect_data` is the detector ensemble it runs, on a module and arrays.)
 
 The names are imported on first use, so ``import mlarmor`` stays fast (no torch, no scikit-learn).
 """
@@ -21,14 +28,28 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from mlarmor.assess.evasion import evaluate_evasion
     from mlarmor.assess.harden import harden
+    from mlarmor.assess.inspection import inspect_data, inspect_model, sanitize
+    from mlarmor.assess.poisoning import simulate_poisoning
 
 # Public name -> the module that defines it.
 _VERBS: dict[str, str] = {
     "evaluate_evasion": "mlarmor.assess.evasion",
     "harden": "mlarmor.assess.harden",
+    "inspect_data": "mlarmor.assess.inspection",
+    "inspect_model": "mlarmor.assess.inspection",
+    "sanitize": "mlarmor.assess.inspection",
+    "simulate_poisoning": "mlarmor.assess.poisoning",
 }
 
-__all__ = ["__version__", "evaluate_evasion", "harden"]
+__all__ = [
+    "__version__",
+    "evaluate_evasion",
+    "harden",
+    "inspect_data",
+    "inspect_model",
+    "sanitize",
+    "simulate_poisoning",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -94,7 +94,10 @@ def test_simulate_clones_a_scikit_learn_model_on_flat_rows(files: dict[str, Path
         (["--fraction", "1.5"], "outside (0, 1)"),
         (["--fraction", "0"], "outside (0, 1)"),
         (["--attack", "trojan"], "unknown --attack"),
-        (["--target-class", "12"], "target_class"),
+        (
+            ["--target-class", "12"],
+            "--target-class must be a class in [0, 10)",
+        ),  # the option, not the Python name
         (["--param", "size=3"], "ATTACK.KEY=VALUE"),
         (["--param", "badnets.colour=3"], "keywords accepted"),
         (["--input-shape", "1,9,9"], "does not fit"),

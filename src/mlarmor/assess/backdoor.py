@@ -5,7 +5,7 @@
   ``kind="poisoning"`` report with ``infected``, ``target_class`` and ``anomaly_index``.
 - :func:`to_data_inspection_report`: a poisoned-sample inspection
   (:func:`~mlarmor.defenses.inspect.ensemble.inspect_data`) with ``suspicious_indices`` and ``scores``.
-- :func:`sanitize`: drop the flagged training rows, retrain with the recipe and measure clean
+- :func:`retrain_without`: drop the flagged training rows, retrain with the recipe and measure clean
   accuracy and attack success before and after; :func:`rows_to_drop` chooses them;
   :func:`to_sanitize_report` reports it.
 
@@ -34,10 +34,11 @@ if TYPE_CHECKING:
     from mlarmor.defenses.training.backdoor import Mitigation
 
 __all__ = [
+    "DropPolicy",
     "Sanitized",
     "backdoor_finding",
+    "retrain_without",
     "rows_to_drop",
-    "sanitize",
     "to_data_inspection_report",
     "to_model_inspection_report",
     "to_sanitize_report",
@@ -227,7 +228,7 @@ def rows_to_drop(
 
 @dataclass(frozen=True, eq=False)
 class Sanitized:
-    """The result of :func:`sanitize`.
+    """The result of :func:`retrain_without`.
 
     Attributes:
         kept: Boolean mask ``(n,)`` of the training rows kept.
@@ -265,7 +266,7 @@ class Sanitized:
         }
 
 
-def sanitize(
+def retrain_without(
     recipe: Recipe,
     train: Dataset,
     flagged: np.ndarray,
@@ -298,14 +299,14 @@ def sanitize(
     mask = np.asarray(flagged)
     if mask.dtype != np.bool_ or mask.shape != (len(train.y),):
         raise InvalidParameterError(
-            f"The 'flagged' parameter of sanitize must be a boolean mask of shape ({len(train.y)},), one "
-            f"per training row. Got dtype {mask.dtype}, shape {mask.shape} instead."
+            f"The 'flagged' parameter of retrain_without must be a boolean mask of shape ({len(train.y)},), "
+            f"one per training row. Got dtype {mask.dtype}, shape {mask.shape} instead."
         )
     kept = ~mask
     lost = sorted(set(np.unique(train.y).tolist()) - set(np.unique(train.y[kept]).tolist()))
     if lost:
         raise InvalidParameterError(
-            f"sanitize would drop every training row of class(es) {lost}; the retrained model could not "
+            f"Sanitising would drop every training row of class(es) {lost}; the retrained model could not "
             "learn them. Lower the detector's threshold or review the flags by hand."
         )
     start = time.perf_counter()

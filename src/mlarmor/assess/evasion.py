@@ -153,6 +153,10 @@ class EvasionAssessment:
         robust = self.result_at(self.budget_eps).robust_accuracy
         return max(0.0, round(100.0 * (self.clean_accuracy - robust), 8))
 
+    def to_report(self, *, metadata: Mapping[str, Any] | None = None) -> Report:
+        """The ``kind="evasion"`` report (see :func:`to_report`)."""
+        return to_report(self, metadata=metadata)
+
 
 def eps_key(eps: float) -> str:
     """The string form of a budget used as a report key: ``0.1 -> "0.1"``, ``1 -> "1.0"``."""

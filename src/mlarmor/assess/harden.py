@@ -587,7 +587,7 @@ def _dp_training(
         raise UnsupportedModelError(
             "DP training needs a PyTorch model built by Python code (file.py:factory), not TorchScript."
         )
-    problems = [p.removeprefix("inner.") for p in dp_incompatibilities(model)]
+    problems = [model.user_layer(p) for p in dp_incompatibilities(model)]
     if problems:
         raise UnsupportedModelError(
             f"The model has layers that DP-SGD cannot train: {'; '.join(problems)}. Build the model with "

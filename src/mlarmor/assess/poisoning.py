@@ -118,6 +118,10 @@ class PoisoningSimulation:
         """One attack's points, baseline first."""
         return [p for p in self.points if p.attack == attack]
 
+    def to_report(self, *, metadata: Mapping[str, Any] | None = None) -> Report:
+        """The ``kind="poisoning"`` report (see :func:`to_poisoning_report`)."""
+        return to_poisoning_report(self, metadata=metadata)
+
 
 def _check_fractions(fractions: object, owner: str) -> tuple[float, ...]:
     expected = "a non-empty sequence of floats in (0, 1)"

@@ -1,4 +1,8 @@
-"""``mlarmor poisoning inspect-model | inspect-data | sanitize``: find backdoors and poisoned samples."""
+"""``mlarmor poisoning inspect-model | inspect-data | sanitize``: find backdoors and poisoned samples.
+
+The work is :mod:`mlarmor.assess.inspection`; these commands parse the options, load the model and
+data, call it and render the report.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +26,7 @@ from mlarmor.cli._common import (
     STD,
     TRUST,
     WEIGHTS,
+    check_format,
     emit_report,
     err_console,
     exit_for,
@@ -32,15 +36,11 @@ from mlarmor.cli._common import (
     parse_params,
     parse_severity,
     parse_shape,
-    progress_bar,
-    status,
+    progress_reporter,
     write_output,
 )
-from mlarmor.cli.poisoning import RECIPE, _check_format, _load, _print_findings
-from mlarmor.data import Dataset
-from mlarmor.errors import InputError
+from mlarmor.cli.poisoning import RECIPE, _load, _print_findings
 from mlarmor.schema import Report
-from mlarmor.targets import InputSpace, Target, TorchTarget
 
 __all__ = ["inspect_data", "inspect_model", "sanitize"]
 
@@ -50,111 +50,6 @@ MODEL = typer.Option(
     ..., "--model", "-m", help="PyTorch model: file.py:factory with --weights, or TorchScript .pt."
 )
 STEPS = typer.Option(600, "--steps", help="Neural Cleanse optimisation steps (mini-batches) for all classes.")
-
-
-def _target(
-    model: str,
-    data: Dataset,
-    *,
-    weights: Path | None,
-    classes: int | None,
-    trust: bool,
-    mean: list[float] | None,
-    std: list[float] | None,
-) -> Target:
-    """Load --model for inspection and check that --data fits its classes."""
-    target = load_model(
-        model,
-        bounds=data.bounds,
-        input_shape=data.input_shape,
-        weights=weights,
-        classes=classes,
-        trust=trust,
-        mean=mean,
-        std=std,
-    )
-    largest = int(data.y.max())
-    if largest >= target.num_classes:
-        raise fail(
-            f"the data has labels up to {largest}, but the model has {target.num_classes} classes.",
-            "check that --data belongs to this model (or --label-column)",
-        )
-    return target
-
-
-def _torch_target(
-    model: str,
-    data: Dataset,
-    *,
-    weights: Path | None,
-    classes: int | None,
-    trust: bool,
-    mean: list[float] | None,
-    std: list[float] | None,
-    why: str = "backdoor inspection of the training data",
-) -> TorchTarget:
-    """Like :func:`_target`, for the commands that need the PyTorch module itself."""
-    target = _target(model, data, weights=weights, classes=classes, trust=trust, mean=mean, std=std)
-    if not isinstance(target, TorchTarget):
-        raise fail(
-            f"{why} needs a PyTorch model; {model} loaded as {type(target).__name__}.",
-            "give file.py:factory with --weights, or a TorchScript .pt file",
-        )
-    return target
-
-
-def _check_writable(path: Path | None, option: str) -> None:
-    if path is not None and path.is_dir():
-        raise fail(f"{option} {path} is a folder.", f"give a file name, e.g. {option} out.pt")
-
-
-def _save_module(module: torch.nn.Module, path: Path) -> None:
-    inner = module.inner if isinstance(module, InputSpace) else module
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(inner, torch.jit.ScriptModule):
-            torch.jit.save(inner, str(tmp))
-        else:
-            torch.save({k: v.detach().cpu() for k, v in inner.state_dict().items()}, tmp)
-        tmp.replace(path)
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}. Choose a writable --save path.") from e
-    err_console.print(f"repaired model written to {path}", highlight=False)
-
-
-def _neural_cleanse(
-    target: Target, data: Dataset, *, steps: int, threshold: float, seed: int, queries: int | None = None
-) -> Any:
-    """White-box Neural Cleanse on a PyTorch target; the score-only variant otherwise or with queries."""
-    from mlarmor.defenses.inspect.model import neural_cleanse
-
-    if queries is not None or not isinstance(target, TorchTarget):
-        from mlarmor.defenses.inspect.blackbox import neural_cleanse_blackbox
-
-        budget = 1_000_000 if queries is None else queries
-        with progress_bar() as bar:
-            task = bar.add_task("reverse-engineering triggers (score-only)", total=None)
-            return neural_cleanse_blackbox(
-                target,
-                data.x,
-                data.y,
-                queries=budget,
-                threshold=threshold,
-                seed=seed,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    with progress_bar() as bar:
-        task = bar.add_task("reverse-engineering triggers", total=steps)
-        return neural_cleanse(
-            target,
-            data.x,
-            data.y,
-            steps=steps,
-            threshold=threshold,
-            seed=seed,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
 
 
 def _trigger_svg(inspection: Any, bounds: tuple[float, float]) -> str:
@@ -275,80 +170,34 @@ def inspect_model(
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
-    _check_format(output_format)
+    from mlarmor.assess.inspection import inspect_model as run
+
+    check_format(output_format)
     fail_level = parse_severity(fail_on)
-    if mitigate is not None and mitigate not in _MITIGATIONS:
-        raise fail(f"unknown --mitigate {mitigate!r}.", f"use one of: {', '.join(_MITIGATIONS)}")
     if save is not None and mitigate is None:
         raise fail("--save writes the repaired model: it needs --mitigate.", "add --mitigate unlearning")
-    if not 0.0 < eval_fraction < 1.0:
-        raise fail(f"--eval-fraction must be in (0, 1), got {eval_fraction}.", "e.g. --eval-fraction 0.3")
-    if steps < 1:
-        raise fail(f"--steps must be at least 1, got {steps}.")
-    _check_writable(save, "--save")
     clean = _load(data, label_column=label_column, bounds=bounds, shape=parse_shape(input_shape))
-    if queries is not None and queries < 1:
-        raise fail(f"--queries must be at least 1, got {queries}.", "e.g. --queries 1000000")
-    target = _target(model, clean, weights=weights, classes=classes, trust=trust, mean=mean, std=std)
-    if mitigate is not None and not isinstance(target, TorchTarget):
-        raise fail(
-            f"--mitigate retrains the model: it needs a PyTorch model; {model} loaded as "
-            f"{type(target).__name__}.",
-            "inspect without --mitigate (score-only), or give file.py:factory with --weights",
-        )
-    fit_part, eval_part = clean.split(eval_fraction, seed=seed) if mitigate else (clean, clean)
-    inspection = _neural_cleanse(
-        target, fit_part, steps=steps, threshold=threshold, seed=seed, queries=queries
-    )
+    target = load_model(
+        model, bounds=clean.bounds, input_shape=clean.input_shape, weights=weights, classes=classes,
+        trust=trust, mean=mean, std=std,
+    )  # fmt: skip
+    with progress_reporter() as progress:
+        result = run(
+            target, clean, steps=steps, queries=queries, threshold=threshold, mitigate=mitigate,  # type: ignore[arg-type]
+            eval_fraction=eval_fraction, seed=seed, save=save, progress=progress,
+        )  # fmt: skip
+    if result.saved is not None:
+        err_console.print(f"repaired model written to {result.saved}", highlight=False)
     if trigger_image is not None:
-        write_output(_trigger_svg(inspection, target.bounds), trigger_image, option="--trigger-image")
+        write_output(_trigger_svg(result.inspection, target.bounds), trigger_image, option="--trigger-image")
         err_console.print(f"recovered triggers written to {trigger_image}", highlight=False)
-    mitigation = None
-    if mitigate is not None:
-        mitigation = _mitigate(mitigate, target, inspection, fit_part, eval_part, seed)  # type: ignore[arg-type]
-        if save is not None:
-            _save_module(mitigation.model, save)
-    from mlarmor.assess.backdoor import to_model_inspection_report
-
-    report = to_model_inspection_report(
-        inspection,
-        target_name=target.name,
-        mitigation=mitigation,
-        metadata={"fail_on": fail_level.label, "model": model, "data": data, "steps": steps},
+    report = result.to_report(
+        metadata={"fail_on": fail_level.label, "model": model, "data": data, "steps": steps}
     )
-    emit_report(report, output_format, output, lambda out: _print_model(report, inspection, out, target.name))
+    emit_report(
+        report, output_format, output, lambda out: _print_model(report, result.inspection, out, target.name)
+    )
     raise exit_for(report, fail_level)
-
-
-def _mitigate(
-    method: str, target: TorchTarget, inspection: Any, fit: Dataset, held: Dataset, seed: int
-) -> Any:
-    from mlarmor.defenses.training.backdoor import fine_prune, unlearn
-
-    trigger = inspection.trigger or min(inspection.candidates, key=lambda c: c.l1)
-    model = InputSpace(target)
-    with status(f"{method}: repairing the model"):
-        if method == "unlearning":
-            return unlearn(
-                model,
-                fit.x,
-                fit.y,
-                trigger,
-                seed=seed,
-                x_eval=held.x,
-                y_eval=held.y,
-                target_class=trigger.target_class,
-            )
-        return fine_prune(
-            model,
-            fit.x,
-            fit.y,
-            seed=seed,
-            x_eval=held.x,
-            y_eval=held.y,
-            trigger=trigger.apply,
-            target_class=trigger.target_class,
-        )
 
 
 def _print_data(report: Report, inspection: Any, out: Console, title: str) -> None:
@@ -403,52 +252,6 @@ def _histogram_svg(inspection: Any) -> str:
         y_label="samples + 1",
         y_log=True,
     )
-
-
-def _inspect(
-    target: TorchTarget,
-    train: Dataset,
-    *,
-    layer: str | None,
-    method: list[str] | None,
-    expected_fraction: float | None,
-    model_inspection: bool,
-    steps: int,
-    seed: int,
-) -> tuple[Any, Any]:
-    from mlarmor.defenses.inspect.ensemble import inspect_data as run_inspection
-
-    found = None
-    if model_inspection:
-        rows = np.random.default_rng(seed).permutation(len(train.y))[:500]
-        found = _neural_cleanse(target, train.subset(rows), steps=steps, threshold=2.0, seed=seed)
-    trigger = None
-    if found is not None and found.infected and found.trigger is not None:
-        trigger = (found.trigger.mask, found.trigger.pattern)
-    model = InputSpace(target)
-    prefixed = None if layer in (None, "input") else f"inner.{layer}"
-    with status("inspecting the training data"):
-        inspection = run_inspection(
-            model,
-            train.x,
-            train.y,
-            layer=prefixed,
-            methods=method or None,
-            expected_fraction=expected_fraction,
-            trigger=trigger,
-            seed=seed,
-        )
-    return inspection, found
-
-
-def _save_kept(train: Dataset, kept: np.ndarray, path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            np.savez(fh, x=train.x[kept], y=train.y[kept], index=np.flatnonzero(kept))
-    except OSError as e:
-        raise fail(f"cannot write {path}: {e.strerror or e}", "choose a writable --save-clean path") from None
-    err_console.print(f"{int(kept.sum())} kept rows written to {path}", highlight=False)
 
 
 LAYER = typer.Option(
@@ -515,48 +318,32 @@ def inspect_data(
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
-    _check_format(output_format)
-    fail_level = parse_severity(fail_on)
-    _check_writable(save_clean, "--save-clean")
-    train = _load(data, label_column=label_column, bounds=bounds, shape=parse_shape(input_shape))
-    target = _torch_target(model, train, weights=weights, classes=classes, trust=trust, mean=mean, std=std)
-    inspection, found = _inspect(
-        target, train, layer=layer, method=method, expected_fraction=expected_fraction,
-        model_inspection=model_inspection, steps=steps, seed=seed,
-    )  # fmt: skip
-    if histogram is not None:
-        write_output(_histogram_svg(inspection), histogram, option="--histogram")
-        err_console.print(f"score histograms written to {histogram}", highlight=False)
-    if save_clean is not None:
-        _save_kept(train, ~inspection.flagged, save_clean)
-    from mlarmor.assess.backdoor import to_data_inspection_report
+    from mlarmor.assess.inspection import inspect_data as run
 
-    report = to_data_inspection_report(
-        inspection,
-        model_inspection=found,
-        metadata={"fail_on": fail_level.label, "model": model, "data": data},
-    )
+    check_format(output_format)
+    fail_level = parse_severity(fail_on)
+    train = _load(data, label_column=label_column, bounds=bounds, shape=parse_shape(input_shape))
+    target = load_model(
+        model, bounds=train.bounds, input_shape=train.input_shape, weights=weights, classes=classes,
+        trust=trust, mean=mean, std=std,
+    )  # fmt: skip
+    with progress_reporter() as progress:
+        result = run(
+            target, train, layer=layer, methods=method, expected_fraction=expected_fraction,
+            model_inspection=model_inspection, steps=steps, seed=seed, save_clean=save_clean,
+            progress=progress,
+        )  # fmt: skip
+    if result.saved_clean is not None:
+        kept = int((~result.inspection.flagged).sum())
+        err_console.print(f"{kept} kept rows written to {result.saved_clean}", highlight=False)
+    if histogram is not None:
+        write_output(_histogram_svg(result.inspection), histogram, option="--histogram")
+        err_console.print(f"score histograms written to {histogram}", highlight=False)
+    report = result.to_report(metadata={"fail_on": fail_level.label, "model": model, "data": data})
     emit_report(
-        report, output_format, output, lambda out: _print_data(report, inspection, out, "inspect-data")
+        report, output_format, output, lambda out: _print_data(report, result.inspection, out, "inspect-data")
     )
     raise exit_for(report, fail_level)
-
-
-def _known_trigger(trigger: str | None, target_class: int | None, params: list[str] | None) -> Any:
-    if trigger is None:
-        if target_class is not None or params:
-            raise fail(
-                "--target-class and --param describe a known trigger: add --trigger.",
-                "e.g. --trigger badnets",
-            )
-        return None
-    if trigger not in _TRIGGERS:
-        raise fail(f"unknown --trigger {trigger!r}.", f"use one of: {', '.join(_TRIGGERS)}")
-    if target_class is None:
-        raise fail(
-            "--trigger needs the backdoor's --target-class.", "e.g. --trigger badnets --target-class 0"
-        )
-    return trigger, target_class, parse_params(params)
 
 
 @handles_errors
@@ -619,78 +406,37 @@ def sanitize(
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
-    _check_format(output_format)
+    from mlarmor.assess.inspection import sanitize as run
+    from mlarmor.targets.recipe import load_recipe
+
+    check_format(output_format)
     fail_level = parse_severity(fail_on)
     if recipe is None:
         raise fail(
             "sanitize retrains the model: give its --recipe.", "--recipe train.py:train, or demo:digits-cnn"
         )
-    if drop not in ("auto", "flagged", "backdoor"):
-        raise fail(f"unknown --drop {drop!r}.", "use auto, flagged or backdoor")
-    if drop == "backdoor" and not model_inspection:
-        raise fail(
-            "--drop backdoor needs model inspection.", "remove --no-inspect-model, or use --drop flagged"
-        )
-    known = _known_trigger(trigger, target_class, param)
-    _check_writable(save_clean, "--save-clean")
-    _check_writable(save, "--save")
     shape = parse_shape(input_shape)
     train = _load(data, label_column=label_column, bounds=bounds, shape=shape)
     test_data = _load(test, label_column=label_column, bounds=bounds, shape=shape)
-    target = _torch_target(model, train, weights=weights, classes=classes, trust=trust, mean=mean, std=std)
-    from mlarmor.targets.recipe import load_recipe
-
-    built = load_recipe(recipe, num_classes=target.num_classes)
-    inspection, found = _inspect(
-        target, train, layer=layer, method=method, expected_fraction=expected_fraction,
-        model_inspection=model_inspection, steps=steps, seed=seed,
+    target = load_model(
+        model, bounds=train.bounds, input_shape=train.input_shape, weights=weights, classes=classes,
+        trust=trust, mean=mean, std=std,
     )  # fmt: skip
-    asr = _asr_function(known, found, test_data)
-    from mlarmor.assess.backdoor import rows_to_drop
-
-    dropped, policy = rows_to_drop(inspection, train.y, model_inspection=found, policy=drop)  # type: ignore[arg-type]
-    from mlarmor.assess.backdoor import sanitize as run_sanitize
-    from mlarmor.assess.backdoor import to_sanitize_report
-
-    with status(f"retraining on {int((~dropped).sum())} kept rows"):
-        result = run_sanitize(
-            built,
-            train,
-            dropped,
-            test_data,
-            before=target.predict,
-            attack_success=asr,
-            seed=seed,
-            policy=policy,
-        )
-    if save_clean is not None:
-        _save_kept(train, result.kept, save_clean)
-    if save is not None and isinstance(result.model, torch.nn.Module):
-        _save_module(result.model, save)
-    report = to_sanitize_report(
-        result,
-        inspection=inspection,
-        metadata={"fail_on": fail_level.label, "model": model, "data": data, "test": test, "recipe": recipe},
+    built = load_recipe(recipe, num_classes=target.num_classes)
+    with progress_reporter() as progress:
+        result = run(
+            target, train, test_data, built, trigger=trigger, target_class=target_class,
+            trigger_params=parse_params(param), drop=drop, layer=layer, methods=method,  # type: ignore[arg-type]
+            expected_fraction=expected_fraction, model_inspection=model_inspection, steps=steps, seed=seed,
+            save_clean=save_clean, save=save, progress=progress,
+        )  # fmt: skip
+    for path, what in ((result.saved_clean, "kept rows"), (result.saved, "retrained model")):
+        if path is not None:
+            err_console.print(f"{what} written to {path}", highlight=False)
+    report = result.to_report(
+        metadata={"fail_on": fail_level.label, "model": model, "data": data, "test": test, "recipe": recipe}
     )
-    emit_report(report, output_format, output, lambda out: _print_data(report, inspection, out, "sanitize"))
+    emit_report(
+        report, output_format, output, lambda out: _print_data(report, result.inspection, out, "sanitize")
+    )
     raise exit_for(report, fail_level)
-
-
-def _asr_function(known: Any, found: Any, test: Dataset) -> Any:
-    from mlarmor.attacks.poisoning import attack_success_rate
-
-    if known is not None:
-        name, target_class, params = known
-        params = {"bounds": test.bounds, **params}
-
-        def measured(predict: Any) -> float:
-            return attack_success_rate(
-                predict, test.x, test.y, trigger=name, target_class=target_class, **params
-            )
-
-        return measured
-    if found is not None and found.infected and found.trigger is not None:
-        stamp, target_class = found.trigger.apply, found.trigger.target_class
-        rows = test.y != target_class
-        return lambda predict: float(np.mean(predict(stamp(test.x[rows])) == target_class))
-    return None

@@ -322,6 +322,16 @@ class InputSpace(torch.nn.Module):
         self.register_buffer("mean", target._mean, persistent=False)
         self.register_buffer("std", target._std, persistent=False)
 
+    @staticmethod
+    def layer(name: str) -> str:
+        """This wrapper's name for the user's layer ``name`` (``"3"`` -> ``"inner.3"``)."""
+        return f"inner.{name}"
+
+    @staticmethod
+    def user_layer(name: str) -> str:
+        """The user's name for this wrapper's layer ``name`` (``"inner.3"`` -> ``"3"``)."""
+        return name.removeprefix("inner.")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The target's logits for input-space ``x`` (normalised, then the wrapped module)."""
         if self.mean is not None:

@@ -1,0 +1,29 @@
+"""The top-level Python API: every verb one import away, and ``import mlarmor`` stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import mlarmor
+
+
+@pytest.mark.parametrize("name", [n for n in mlarmor.__all__ if n != "__version__"])
+def test_every_exported_verb_resolves_to_a_documented_function(name: str) -> None:
+    verb = getattr(mlarmor, name)
+    assert callable(verb)
+    assert verb.__name__ == name
+    assert verb.__doc__
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_verb"):
+        _ = mlarmor.no_such_verb  # type: ignore[attr-defined]
+
+
+def test_import_does_not_load_torch_or_sklearn() -> None:
+    code = "import mlarmor, sys; print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
