@@ -6,33 +6,27 @@ import json
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mlarmor.cli._common import (
-    EXIT_FINDINGS,
+    EXIT_ERROR,
     EXIT_OK,
-    console,
-    err_console,
+    check_format,
+    emit_report,
+    exit_for,
     fail,
     handles_errors,
+    parse_severity,
+    progress_reporter,
     write_output,
 )
-from mlarmor.findings import Severity
-from mlarmor.report import print_report, to_json, to_sarif
-from mlarmor.scan import Limits, Policy, Scanner
-from mlarmor.schema import FileResult, Report
+from mlarmor.report import print_report
+from mlarmor.scan import Limits, Policy
+from mlarmor.scan import scan as run
+from mlarmor.schema import Report
 
 __all__ = ["scan"]
 
-_FORMATS = ("table", "json", "sarif")
 _DEFAULT = Limits()
-
-
-def _severity(value: str) -> Severity:
-    try:
-        return Severity.parse(value)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
 
 
 @handles_errors
@@ -75,9 +69,8 @@ def scan(
         raise typer.Exit(EXIT_OK)
     if not paths:
         raise fail("no path given.", "pass one or more model files or folders, e.g. `mlarmor scan model.pt`")
-    if output_format not in _FORMATS:
-        raise fail(f"unknown --format {output_format!r}.", f"use one of: {', '.join(_FORMATS)}")
-    threshold = _severity(fail_on)
+    check_format(output_format)
+    threshold = parse_severity(fail_on)
     policy = Policy.from_file(policy_file) if policy_file else Policy()
     limits = Limits(
         max_depth=max_depth,
@@ -87,47 +80,10 @@ def scan(
         max_pickle_calls=max_pickle_calls,
         max_pickle_memory=max_pickle_memory,
     )
-    scanner = Scanner(policy=policy, limits=limits)
-    files = list(scanner.iter_files(paths))
-    results: list[FileResult] = []
-    show_progress = len(files) > 1 and err_console.is_terminal
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not show_progress,
-    ) as progress:
-        task = progress.add_task("scanning", total=len(files))
-
-        def advance(result: FileResult) -> None:
-            progress.update(task, advance=1, description=f"scanning {Path(result.path).name}")
-
-        results = scanner.scan_paths(files, on_result=advance)
-    errors = [f"{r.path}: {r.findings[0].description}" for r in results if r.format == "unreadable"]
-    report = Report(
-        kind="scan",
-        files=results,
-        errors=errors,
-        metadata={"fail_on": threshold.label, "paths": [str(p) for p in paths]},
-    )
-    if output_format == "json":
-        write_output(to_json(report), output)
-    elif output_format == "sarif":
-        write_output(to_sarif(report), output)
-    else:
-        target = console
-        if output is not None:
-            from rich.console import Console
-
-            with output.open("w", encoding="utf-8") as fh:
-                print_report(report, Console(file=fh, width=120, no_color=True), verbose=verbose)
-        else:
-            print_report(report, target, verbose=verbose)
-    if errors:
-        raise typer.Exit(2)
-    raise typer.Exit(
-        EXIT_FINDINGS if report.severity >= threshold and report.severity > Severity.NONE else EXIT_OK
-    )
+    with progress_reporter() as progress:
+        result = run(paths, policy=policy, limits=limits, progress=progress)
+    report = result.to_report(metadata={"fail_on": threshold.label})
+    emit_report(report, output_format, output, lambda out: print_report(report, out, verbose=verbose))
+    if report.errors:
+        raise typer.Exit(EXIT_ERROR)
+    raise exit_for(report, threshold)
