@@ -69,6 +69,10 @@ def test_inspect_model_finds_the_backdoor_and_unlearning_removes_it(
     assert report["findings"][0]["severity"] == "high"
     defense = report["defense"]
     assert defense["attack_success"]["after"] < 0.2 < defense["attack_success"]["before"]
+    section = report["sections"]["poisoning"]
+    assert section["mode"] == "inspect-model"
+    assert (section["infected"], section["target_class"]) == (True, 0)
+    assert section["attack_success"] == defense["attack_success"]
     assert "(suspect)" in svg.read_text()
     state = torch.load(saved, weights_only=True)
     assert set(state) == set(torch.load(case["folder"] / "net.pt", weights_only=True))
@@ -90,6 +94,9 @@ def test_inspect_data_flags_the_poisoned_rows(case: dict[str, Any], tmp_path: Pa
     assert flagged[poisoned].mean() >= 0.9
     assert flagged[~poisoned].mean() <= 0.05
     assert report["infected"] is True
+    section = report["sections"]["poisoning"]
+    assert (section["mode"], section["n_samples"]) == ("inspect-data", len(poisoned))
+    assert section["n_flagged"] == int(flagged.sum())
     with np.load(kept) as data:
         assert len(data["y"]) == len(poisoned) - int(flagged.sum())
     assert hist.read_text().startswith("<?xml")

@@ -73,6 +73,13 @@ def test_json_report(models: dict[str, Path], tmp_path: Path) -> None:
     assert finding["evidence"]["budget_eps"] == 0.1
     assert result.exit_code == (1 if expected == "critical" else 0)
     assert report["metadata"]["n_samples"] == 60
+    # The typed section says the same as the flat fields (which stay where scripts read them).
+    section = report["sections"]["evasion"]
+    assert section["clean_accuracy"] == clean
+    assert section["robust_accuracy"] == robust
+    assert section["per_eps"]["0.1"]["robust_accuracy"] == robust["0.1"]
+    assert (section["attack"], section["capability"], section["budget_eps"]) == ("pgd", "gradients", 0.1)
+    assert report["target"]["name"] == Path(models["torch"]).name
 
 
 def test_exit_codes_follow_fail_on(models: dict[str, Path]) -> None:

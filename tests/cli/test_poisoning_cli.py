@@ -56,6 +56,10 @@ def test_simulate_measures_the_backdoor_curve(files: dict[str, Path], tmp_path: 
     assert report["kind"] == "poisoning"
     curve = report["attacks"]["badnets"]["curve"]
     assert [p["fraction"] for p in curve] == [0.0, 0.02, 0.1]
+    typed = report["sections"]["poisoning"]["curves"]["badnets"]
+    assert [(p["fraction"], p["attack_success"]) for p in typed] == [
+        (p["fraction"], p["attack_success"]) for p in curve
+    ]
     baseline, top = curve[0], curve[-1]
     # A clean model ignores the patch; 10% BadNets poisoning plants a working backdoor at little cost.
     assert baseline["attack_success"] < 0.2

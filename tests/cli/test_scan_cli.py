@@ -67,6 +67,9 @@ def test_json_report_shape(files: dict[str, Path], tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["schema_version"] == SCHEMA_VERSION
     by_name = {Path(f["path"]).name: f for f in report["files"]}
+    section = report["sections"]["scan"]
+    assert section["files"] == len(report["files"])
+    assert section["by_severity"]["critical"] == sum(f["severity"] == "critical" for f in report["files"])
     assert by_name["evil.pkl"]["severity"] == "critical"
     assert by_name["good.pkl"]["severity"] == "none"
     finding = by_name["evil.pkl"]["findings"][0]

@@ -25,7 +25,8 @@ import numpy as np
 from mlarmor.data import Dataset
 from mlarmor.errors import InvalidParameterError
 from mlarmor.findings import Family, Finding, Severity
-from mlarmor.schema import Report
+from mlarmor.schema import Report, Sections, TargetInfo
+from mlarmor.schema.sections import Accuracies, PoisoningSection
 from mlarmor.targets.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -99,8 +100,18 @@ def to_model_inspection_report(
 ) -> Report:
     """The ``kind="poisoning"`` report of a model inspection (and of its mitigation, under ``defense``)."""
     details = inspection.to_dict()
+    section = PoisoningSection(
+        mode="inspect-model",
+        infected=inspection.infected,
+        target_class=inspection.target_class,
+        anomaly_index=float(inspection.anomaly_index),
+    )
+    if mitigation is not None:
+        section = _with_repair(section, mitigation.clean_accuracy, mitigation.attack_success)
     return Report(
         kind="poisoning",
+        target=TargetInfo(name=target_name),
+        sections=Sections(poisoning=section),
         infected=inspection.infected,
         target_class=inspection.target_class,
         anomaly_index=float(inspection.anomaly_index),
@@ -165,8 +176,17 @@ def to_data_inspection_report(
     infected = None if model_inspection is None else model_inspection.infected
     if model_inspection is not None:
         details["model_inspection"] = model_inspection.to_dict() | {"trigger": None}
+    section = PoisoningSection(
+        mode="inspect-data",
+        infected=infected,
+        target_class=None if model_inspection is None else model_inspection.target_class,
+        anomaly_index=None if model_inspection is None else float(model_inspection.anomaly_index),
+        n_samples=len(scores),
+        n_flagged=int(np.sum(inspection.flagged)),
+    )
     return Report(
         kind="poisoning",
+        sections=Sections(poisoning=section),
         suspicious_indices=indices,
         scores=scores,
         infected=infected,
@@ -348,10 +368,30 @@ def to_sanitize_report(
         owasp=["ML02"],
         mitigations=["Inspect the retrained model: mlarmor poisoning inspect-model."] if residual else [],
     )
+    assert report.sections.poisoning is not None  # set by to_data_inspection_report
+    section = _with_repair(report.sections.poisoning, result.clean_accuracy, result.attack_success)
     return report.model_copy(
         update={
             "defense": result.to_dict(),
             "clean_accuracy": result.clean_accuracy[1],
             "findings": [*report.findings, finding],
+            "sections": Sections(poisoning=section.model_copy(update={"mode": "sanitize"})),
+        }
+    )
+
+
+def _with_repair(
+    section: PoisoningSection,
+    clean_accuracy: tuple[float, float],
+    attack_success: tuple[float, float] | None,
+) -> PoisoningSection:
+    """``section`` with the accuracy (and backdoor success) before and after a repair or retraining."""
+    return section.model_copy(
+        update={
+            "before": Accuracies(clean_accuracy=clean_accuracy[0]),
+            "after": Accuracies(clean_accuracy=clean_accuracy[1]),
+            "attack_success": None
+            if attack_success is None
+            else {"before": attack_success[0], "after": attack_success[1]},
         }
     )

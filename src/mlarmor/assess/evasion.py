@@ -45,7 +45,8 @@ from mlarmor.attacks import EvasionResult, FixedBudgetAttack, Norm, available, c
 from mlarmor.data import Dataset
 from mlarmor.errors import InputError, InvalidParameterError, invalid_parameter
 from mlarmor.findings import Family, Finding, Location, Severity
-from mlarmor.schema import Report
+from mlarmor.schema import Report, Sections, TargetInfo
+from mlarmor.schema.sections import EpsResult, EvasionSection
 from mlarmor.targets import Target
 
 if TYPE_CHECKING:
@@ -430,8 +431,22 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
         "seed": assessment.seed,
     }
     meta.update(metadata or {})
+    section = EvasionSection(
+        attack=assessment.attack,
+        capability=assessment.capability,  # type: ignore[arg-type]  # an attack's declared capability
+        norm=assessment.norm,
+        budget_eps=assessment.budget_eps,
+        n_samples=assessment.n_samples,
+        seed=assessment.seed,
+        clean_accuracy=assessment.clean_accuracy,
+        robust_accuracy=assessment.robust_accuracy,
+        per_eps={k: EpsResult(**v) for k, v in details["eps"].items()},
+        seconds=details["seconds"],
+    )
     return Report(
         kind="evasion",
+        target=TargetInfo(name=assessment.target_name, data=assessment.dataset_name),
+        sections=Sections(evasion=section),
         clean_accuracy=assessment.clean_accuracy,
         robust_accuracy=assessment.robust_accuracy,
         attacks={assessment.attack: details},

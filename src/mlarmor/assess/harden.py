@@ -49,7 +49,8 @@ from mlarmor.attacks import available
 from mlarmor.data import Dataset
 from mlarmor.errors import MlarmorWarning, UnsupportedModelError, invalid_parameter
 from mlarmor.findings import Family, Finding, Severity
-from mlarmor.schema import Report
+from mlarmor.schema import Report, TargetInfo
+from mlarmor.schema.sections import Accuracies, DetectorRates, HardenSection, PrivacyBudget
 from mlarmor.targets import Target
 
 if TYPE_CHECKING:
@@ -119,8 +120,53 @@ class HardeningResult:
     saved: str | None = None
 
     def to_report(self, *, metadata: Mapping[str, Any] | None = None) -> Report:
-        """The ``kind="harden"`` report (see ``docs/hardening.md`` for its ``defense`` block)."""
-        meta = dict(metadata or {})
+        """The ``kind="harden"`` report (see ``docs/hardening.md`` for its ``defense`` block).
+
+        ``sections.harden`` holds the method, before and after; for adversarial training and the
+        detector, ``sections.evasion`` holds the evaluation of the hardened (or guarded) model.
+        """
+        report = self._report(dict(metadata or {}))
+        sections = report.sections.model_copy(update={"harden": self._section()})
+        target = report.target or TargetInfo(name=self.target_name)
+        return report.model_copy(update={"sections": sections, "target": target})
+
+    def _section(self) -> HardenSection:
+        def accuracies(assessment: EvasionAssessment | None, clean: float | None) -> Accuracies:
+            if assessment is None:
+                return Accuracies(clean_accuracy=clean)
+            return Accuracies(
+                clean_accuracy=assessment.clean_accuracy, robust_accuracy=assessment.robust_accuracy
+            )
+
+        dp = self.dp
+        budget = None
+        if dp is not None:
+            budget = PrivacyBudget(
+                target_epsilon=dp.target_epsilon,
+                epsilon_spent=dp.epsilon,
+                delta=dp.delta,
+                noise_multiplier=dp.noise_multiplier,
+                max_grad_norm=dp.max_grad_norm,
+                epochs=dp.epochs,
+                steps=dp.steps,
+                sample_rate=dp.sample_rate,
+                accountant=dp.accountant,
+            )
+        detector = None if self.detection is None else DetectorRates.model_validate(self.detection.to_dict())
+        guarded = self.method == "feature-squeezing"
+        return HardenSection(
+            method=self.method,
+            params=_plain(self.params),
+            train_samples=self.train_samples,
+            train_seconds=round(self.train_seconds, 2),
+            before=accuracies(None if guarded else self.before, self.clean_accuracy_before),
+            after=accuracies(None if guarded else self.after, self.clean_accuracy_after),
+            detector=detector,
+            dp=budget,
+            saved=self.saved,
+        )
+
+    def _report(self, meta: dict[str, Any]) -> Report:
         if self.method == "adversarial-training":
             assert self.before is not None  # set by harden
             assert self.after is not None
@@ -334,6 +380,15 @@ def harden(
         else:
             saved = save_module(result.model, out, "the hardened model")
     return _replace(result, saved=str(saved))
+
+
+def _plain(params: Mapping[str, object]) -> dict[str, Any]:
+    """Parameters as JSON values (an attack's parameters nest one level)."""
+    return {
+        k: _plain(v) if isinstance(v, Mapping) else v
+        for k, v in params.items()
+        if v is None or isinstance(v, bool | int | float | str | Mapping)
+    }
 
 
 def _replace(result: HardeningResult, **changes: Any) -> HardeningResult:

@@ -37,7 +37,8 @@ from mlarmor.attacks.poisoning import Poisoned, apply_trigger, flip_labels, pois
 from mlarmor.data import Dataset
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 from mlarmor.findings import Family, Finding, Severity
-from mlarmor.schema import Report
+from mlarmor.schema import Report, Sections, TargetInfo
+from mlarmor.schema.sections import CurvePoint, PoisoningSection
 from mlarmor.targets.recipe import Recipe
 
 __all__ = [
@@ -456,8 +457,17 @@ def to_poisoning_report(sim: PoisoningSimulation, *, metadata: Mapping[str, Any]
         }
         for name in sim.attacks
     }
+    curves = {
+        name: [
+            CurvePoint(**{k: v for k, v in p.items() if k in CurvePoint.model_fields})
+            for p in attacks[name]["curve"]
+        ]
+        for name in sim.attacks
+    }
     return Report(
         kind="poisoning",
+        target=TargetInfo(name=sim.recipe),
+        sections=Sections(poisoning=PoisoningSection(mode="simulate", curves=curves)),
         clean_accuracy=sim.points[0].clean_accuracy,
         attacks=attacks,
         findings=[_finding(sim, name) for name in sim.attacks],

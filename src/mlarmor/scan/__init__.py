@@ -14,7 +14,8 @@ from mlarmor.scan._base import Limits, Rule, Scope
 from mlarmor.scan._engine import Scanner, sniff
 from mlarmor.scan.policy import Policy, Verdict
 from mlarmor.scan.rules import ALL_RULES, rule_by_id
-from mlarmor.schema import FileResult, Report
+from mlarmor.schema import FileResult, Report, Sections
+from mlarmor.schema.sections import ScanSection
 
 __all__ = [
     "ALL_RULES",
@@ -65,7 +66,19 @@ class ScanResult:
     def to_report(self, *, metadata: Mapping[str, Any] | None = None) -> Report:
         """The ``kind="scan"`` report: ``files[]`` with their verdicts and findings, and ``errors``."""
         meta = {**(metadata or {}), "paths": list(self.paths)}
-        return Report(kind="scan", files=list(self.files), errors=self.errors, metadata=meta)
+        counts = {s.label: 0 for s in Severity}
+        for f in self.files:
+            counts[f.severity.label] += 1
+        section = ScanSection(
+            paths=list(self.paths), files=len(self.files), by_severity=counts, unreadable=len(self.errors)
+        )
+        return Report(
+            kind="scan",
+            files=list(self.files),
+            errors=self.errors,
+            metadata=meta,
+            sections=Sections(scan=section),
+        )
 
 
 def scan(

@@ -1,8 +1,12 @@
 """The one versioned report schema (pydantic) behind JSON output, CLI summaries and the HTTP API.
 
-A :class:`Report` is what every verb produces. ``schema_version`` follows semantic versioning:
-a minor bump adds optional fields, a major bump changes or removes one. The JSON Schema document
-is ``Report.model_json_schema()`` (``mlarmor scan --schema`` prints it).
+A :class:`Report` is what every verb produces: a common envelope (tool, time, target, findings,
+errors, metadata) with one typed section per kind of run in ``sections``
+(:mod:`mlarmor.schema.sections`), so that one report can hold several. Single-verb reports also keep
+the flat fields they have always had (``files``, ``clean_accuracy``, ``robust_accuracy``,
+``attacks``, ``suspicious_indices``, ``scores``, ``infected``, ...). ``schema_version`` follows
+semantic versioning: a minor bump adds optional fields, a major bump changes or removes one. The
+JSON Schema document is ``Report.model_json_schema()`` (``mlarmor scan --schema`` prints it).
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from mlarmor import __version__
 from mlarmor.findings import Finding, Severity, SeverityField, max_severity
+from mlarmor.schema.sections import Sections, TargetInfo
 
-__all__ = ["SCHEMA_VERSION", "FileResult", "Report", "ToolInfo"]
+__all__ = ["SCHEMA_VERSION", "FileResult", "Report", "Sections", "TargetInfo", "ToolInfo"]
 
-SCHEMA_VERSION = "1.3.0"
+SCHEMA_VERSION = "1.4.0"
 
 
 class ToolInfo(BaseModel):
@@ -58,6 +63,10 @@ class Report(BaseModel):
     kind: Literal["scan", "verify", "evasion", "harden", "privacy", "poisoning"] = "scan"
     tool: ToolInfo = Field(default_factory=ToolInfo)
     created_at: str = Field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    target: TargetInfo | None = Field(default=None, description="The model and data assessed.")
+    sections: Sections = Field(
+        default_factory=Sections, description="One typed section per kind of run the report holds."
+    )
     files: list[FileResult] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list, description="Findings not tied to one file.")
     errors: list[str] = Field(default_factory=list, description="Inputs that could not be processed.")
