@@ -4,7 +4,7 @@
 registered attack by name (``create("pgd", eps=0.1, steps=20)``) and :func:`available` lists them.
 """
 
-from mlarmor.attacks.base import Attack, Family, FixedBudgetAttack, Norm, Perturbation
+from mlarmor.attacks.base import Attack, AttackConfig, Family, FixedBudgetAttack, Norm, Perturbation
 from mlarmor.attacks.evasion import (
     APGD,
     APGDT,
@@ -28,6 +28,7 @@ __all__ = [
     "PGD",
     "REGISTRY",
     "Attack",
+    "AttackConfig",
     "AutoAttack",
     "BoundaryResult",
     "EvasionResult",
