@@ -29,10 +29,11 @@ from mlarmor.attacks.inference.membership import MembershipAttack, MembershipEvi
 from mlarmor.attacks.inference.metrics import MembershipMetrics, membership_metrics, most_exposed
 from mlarmor.attacks.inference.signals import probabilities
 from mlarmor.data import Dataset
+from mlarmor.defenses.runtime.obfuscation import ObfuscatedTarget, obfuscate_scores
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 from mlarmor.findings import Family, Finding, Location, Severity
 from mlarmor.schema import Report
-from mlarmor.targets import ObfuscatedTarget, Target, obfuscate_scores
+from mlarmor.targets import Target
 from mlarmor.targets.recipe import Recipe
 
 __all__ = [

@@ -252,7 +252,7 @@ def privacy(
 
     served = target
     if top_k is not None or decimals is not None:
-        from mlarmor.targets import ObfuscatedTarget
+        from mlarmor.defenses import ObfuscatedTarget
 
         # The recipe still trains plain reference models: the attacker models the training, and
         # the wrapper is what the deployed endpoint returns.
