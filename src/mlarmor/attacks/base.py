@@ -10,7 +10,7 @@ one documented shape each:
 * **inference** (:class:`~mlarmor.attacks.inference.membership.MembershipAttack`):
   ``attack.score(evidence)`` returns one membership score per audit example ``(N,)`` from a
   :class:`~mlarmor.attacks.inference.membership.MembershipEvidence`, reported under ``attack.label``.
-* **poisoning** (:class:`~mlarmor.attacks.poisoning.attacks.PoisoningAttack`):
+* **poisoning** (:class:`~mlarmor.attacks.poisoning.base.PoisoningAttack`):
   ``attack(x, y, fraction=..., target_class=..., bounds=..., num_classes=..., seed=...)`` returns a
   :class:`~mlarmor.attacks.poisoning.triggers.Poisoned` copy of the training data, and
   ``attack.success_rate(predict, poisoned, x_test, y_test)`` measures a model trained on it.
