@@ -43,7 +43,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _evasion_models import Trained, train
-from mlarmor.attacks import REGISTRY, available, create
+from mlarmor.attacks import REGISTRY, Family, available, create
 from mlarmor.targets import TorchTarget
 
 ROWS: tuple[tuple[str, float], ...] = (("digits", 0.1), ("digits", 0.2), ("breast-cancer", 0.05))
@@ -89,9 +89,10 @@ def machine() -> dict[str, object]:
 
 def mlarmor_attack(name: str, m: Trained, params: dict[str, object]) -> tuple[AttackFn, dict[str, object]]:
     cls = REGISTRY.get(name)
-    if cls is None:
+    if cls is None or cls.family != Family.EVASION:
+        known = ", ".join(available(Family.EVASION))
         raise NotRegisteredError(
-            f"mlarmor has no attack registered as {name!r} (available: {', '.join(available())}); "
+            f"mlarmor has no evasion attack registered as {name!r} (available: {known}); "
             "no other attack is substituted"
         )
     accepted = {f.name for f in dataclasses.fields(cls) if f.init}

@@ -36,7 +36,7 @@ import numpy as np
 from sklearn.neural_network import MLPClassifier
 
 from mlarmor.assess.privacy import audit_membership
-from mlarmor.attacks.inference.membership import RMIA, LiRA
+from mlarmor.attacks.inference import RMIA, LiRA
 from mlarmor.attacks.inference.metrics import auc, tpr_at_fpr
 from mlarmor.data import Dataset, load_dataset
 from mlarmor.targets import SklearnTarget

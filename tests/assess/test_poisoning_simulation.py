@@ -11,6 +11,7 @@ from mlarmor.assess.poisoning import (
     simulate_poisoning,
     to_poisoning_report,
 )
+from mlarmor.attacks import REGISTRY, Family, LabelFlip, available
 from mlarmor.data import load_dataset
 from mlarmor.errors import InvalidParameterError
 from mlarmor.findings import Severity
@@ -96,3 +97,30 @@ def test_train_and_test_must_share_the_input_shape(split, recipe) -> None:  # ty
     tabular = load_dataset("demo:breast-cancer")
     with pytest.raises(InvalidParameterError, match="same input shape"):
         simulate_poisoning(recipe, train, tabular)
+
+
+def test_a_registered_poisoning_attack_is_simulated_without_changes_here(split, recipe, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True, kw_only=True, slots=True)
+    class Relabel(LabelFlip):
+        """Targeted flips from class 1, registered under another name (test only)."""
+
+        source_class: int | None = 1
+
+    monkeypatch.setitem(REGISTRY, "relabel", Relabel)
+    assert "relabel" in available(Family.POISONING)
+    train, test = split
+    sim = simulate_poisoning(recipe, train, test, attacks=["relabel"], fractions=[0.3], target_class=4)
+    assert [p.attack for p in sim.points] == ["relabel", "relabel"]
+    assert sim.points[1].attack_success is not None
+    assert sim.configured["relabel"] == Relabel()
+    assert to_poisoning_report(sim).findings[0].id == "poisoning.relabel"
+
+
+def test_unknown_attack_parameters_fail_before_training(split, recipe) -> None:  # type: ignore[no-untyped-def]
+    train, test = split
+    with pytest.raises(InvalidParameterError, match="LabelFlip has no parameter 'size'"):
+        simulate_poisoning(
+            recipe, train, test, attacks=["label-flip"], trigger_params={"label-flip": {"size": 3}}
+        )

@@ -12,7 +12,7 @@ from sklearn.neural_network import MLPClassifier
 from typer.testing import CliRunner
 
 from mlarmor.assess.privacy import audit_membership, privacy_severity, to_privacy_report
-from mlarmor.attacks.inference.membership import LabelOnlyAttack, LiRA, ThresholdAttack
+from mlarmor.attacks.inference import LabelOnlyAttack, LiRA, ThresholdAttack
 from mlarmor.cli import app
 from mlarmor.data import Dataset, load_dataset
 from mlarmor.errors import InvalidParameterError

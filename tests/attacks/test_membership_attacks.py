@@ -13,8 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from mlarmor.attacks.inference import signals as S
-from mlarmor.attacks.inference.membership import (
+from mlarmor.attacks.inference import (
     MEMBERSHIP_ATTACKS,
     RMIA,
     LiRA,
@@ -23,6 +22,7 @@ from mlarmor.attacks.inference.membership import (
     ThresholdAttack,
     default_attacks,
 )
+from mlarmor.attacks.inference import signals as S
 from mlarmor.errors import InvalidParameterError
 
 

@@ -307,3 +307,17 @@ def test_module_example_runs() -> None:
 
     result = doctest.testmod(metrics)
     assert (result.attempted, result.failed) == (4, 0)
+
+
+def test_the_detectors_auc_is_this_auc() -> None:
+    from mlarmor.defenses._validate import mann_whitney_auc
+
+    rng = np.random.default_rng(7)
+    for ties in (False, True):
+        neg = rng.integers(0, 6, 40).astype(float) if ties else rng.normal(size=40)
+        pos = rng.integers(1, 7, 25).astype(float) if ties else rng.normal(0.5, 1.0, size=25)
+        scores = np.concatenate([neg, pos])
+        is_member = np.r_[np.zeros(40, bool), np.ones(25, bool)]
+        assert mann_whitney_auc(neg, pos) == auc(scores, is_member)  # one implementation, same bits
+        pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+        assert mann_whitney_auc(neg, pos) == pytest.approx(pairs, abs=1e-12)

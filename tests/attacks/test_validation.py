@@ -9,7 +9,18 @@ import numpy as np
 import pytest
 from _models import LabelsOnlyTarget
 
-from mlarmor.attacks import FGSM, PGD, REGISTRY, Attack, EvasionResult, FixedBudgetAttack, create, register
+from mlarmor.attacks import (
+    FGSM,
+    PGD,
+    REGISTRY,
+    Attack,
+    EvasionResult,
+    Family,
+    FixedBudgetAttack,
+    available,
+    create,
+    register,
+)
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError
 
 
@@ -123,7 +134,7 @@ def test_unsupported_capability_suggests_registered_black_box_attacks(mlp_target
         def _perturb(self, target, x, y, eps, generator):
             raise NotImplementedError
 
-    for name in [n for n, cls in REGISTRY.items() if cls.capability != "gradients"]:
+    for name in [n for n in available(Family.EVASION) if REGISTRY[n].capability != "gradients"]:
         monkeypatch.delitem(REGISTRY, name)  # leave only the fake black-box attack below
     monkeypatch.setitem(REGISTRY, "score-attack", ScoreAttack)
     scores_only = mlp_target.with_capabilities(frozenset({"scores", "labels"}))
@@ -171,15 +182,41 @@ def test_register_refuses_a_taken_name():
     assert register("pgd")(PGD) is PGD  # registering the same class again is harmless
 
 
-def test_every_registered_attack_is_a_configured_dataclass():
-    for name, cls in REGISTRY.items():
+def test_every_registered_evasion_attack_is_a_configured_dataclass():
+    for name in available(Family.EVASION):
+        cls = REGISTRY[name]
         assert issubclass(cls, Attack), name
-        assert cls.family == "evasion"
+        assert cls.family is Family.EVASION
         assert cls.capability in {"gradients", "scores", "labels"}
         assert cls.__doc__ is not None
         assert "Reference:" in cls.__doc__, name
         assert "Threat model:" in cls.__doc__, name
         assert not hasattr(cls(), "__dict__"), f"{name} is not slotted"
+
+
+def test_available_filters_by_family():
+    everything = available()
+    evasion = available(Family.EVASION)
+    assert set(evasion) <= set(everything)
+    assert {"pgd", "fgsm", "auto"} <= set(evasion)
+    assert available("evasion") == evasion  # the enum's value works too
+    for family in Family:
+        assert all(REGISTRY[n].family is family for n in available(family))
+    assert sorted(n for f in Family for n in available(f)) == list(everything)
+    with pytest.raises(InvalidParameterError, match="'family' parameter of available"):
+        available("evasoin")  # type: ignore[arg-type]
+
+
+def test_register_refuses_a_class_without_a_family():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class NoFamily:
+        seed: int = 0
+
+    with pytest.raises(InvalidParameterError, match="family: ClassVar"):
+        register("no-family")(NoFamily)  # type: ignore[type-var]
+    assert "no-family" not in REGISTRY
 
 
 def test_results_are_read_only_and_derive_their_summaries(mlp_target, digits):

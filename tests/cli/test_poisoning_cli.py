@@ -103,7 +103,7 @@ def test_simulate_clones_a_scikit_learn_model_on_flat_rows(files: dict[str, Path
             "--target-class must be a class in [0, 10)",
         ),  # the option, not the Python name
         (["--param", "size=3"], "ATTACK.KEY=VALUE"),
-        (["--param", "badnets.colour=3"], "keywords accepted"),
+        (["--param", "badnets.colour=3"], "BadNets has no parameter 'colour'. Its parameters are: pattern"),
         (["--input-shape", "1,9,9"], "does not fit"),
         (["--classes", "5"], "--classes 5 does not fit"),
     ],

@@ -188,7 +188,7 @@ def test_threshold_is_the_clean_quantile(bit_depth_detector, digits) -> None:
 
 @pytest.mark.parametrize("squeezers", [None, ["bit-depth"], ["bit-depth", "median"]])
 def test_false_alarm_rate_on_held_out_clean_data(cnn, digits, squeezers, caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="mlarmor.defenses.detection"):
+    with caplog.at_level(logging.INFO, logger="mlarmor.defenses.runtime.squeezing"):
         det = FeatureSqueezing(squeezers).fit(cnn, digits["x_fit"], digits["y_fit"])
     # The median filter wipes out 8x8 digits: the default leaves it out, an explicit request keeps
     # it with a warning; either way the fit says so.

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
-import mlarmor.targets.obfuscation as obfuscation_module
+import mlarmor.defenses.runtime.obfuscation as obfuscation_module
 from mlarmor.assess.privacy import audit_membership
 from mlarmor.attacks import create
 from mlarmor.attacks.inference.metrics import membership_metrics

@@ -214,7 +214,7 @@ def evaluate_evasion(
     Args:
         target: The model adapter (see :func:`mlarmor.targets.load_target`).
         dataset: Inputs and labels; checked against the target's input shape, classes and bounds.
-        attack: Registry name of the attack (:func:`mlarmor.attacks.available`); ``"auto"`` is the
+        attack: Registry name of the attack (``mlarmor.attacks.available(Family.EVASION)``); ``"auto"`` is the
             white-box ensemble, ``"square"`` / ``"hopskipjump"`` work without gradients.
         eps: Perturbation budgets in ``norm``, in input space.
         norm: ``"linf"`` or ``"l2"``.
@@ -246,7 +246,7 @@ def evaluate_evasion(
         isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1
     ):
         raise invalid_parameter("n_samples", _OWNER, "a positive int or None", n_samples)
-    check_choice(attack, "attack", _OWNER, available())
+    check_choice(attack, "attack", _OWNER, available(Family.EVASION))
     dataset.check_against(target.input_shape, target.num_classes, bounds=target.bounds)
     config: dict[str, object] = {"norm": norm, "seed": seed, "batch_size": batch_size}
     config.update(params or {})
@@ -254,7 +254,7 @@ def evaluate_evasion(
     if not isinstance(built, FixedBudgetAttack):
         raise InvalidParameterError(
             f"The attack {attack!r} is not a fixed-budget evasion attack; choose one of "
-            f"{', '.join(available())}."
+            f"{', '.join(available(Family.EVASION))}."
         )
     indices = _choose(dataset.n, n_samples, seed)
     x, y = dataset.x[indices], dataset.y[indices]

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     import torch
 
     from mlarmor.defenses import FeatureSqueezing
-    from mlarmor.defenses.detection import DetectionReport
+    from mlarmor.defenses.runtime.squeezing import DetectionReport
     from mlarmor.defenses.training.dp import DPResult
 
 __all__ = ["METHODS", "HardeningResult", "Method", "dp_severity", "harden"]
@@ -327,7 +327,7 @@ def harden(
     check_positive(lr, "lr", _OWNER)
     check_seed(seed, _OWNER)
     if attack is not None:
-        check_choice(attack, "attack", _OWNER, available())
+        check_choice(attack, "attack", _OWNER, available(Family.EVASION))
     if method == "dp":
         if epsilon is None:
             raise invalid_parameter(

@@ -9,15 +9,18 @@ already leads to the target). :func:`to_poisoning_report` turns the curve into a
 report with one finding per attack (MITRE ATLAS AML.T0020 Poison Training Data; OWASP ML02 Data
 Poisoning, and ML10 Model Poisoning for the backdoors).
 
-Attacks (see :mod:`mlarmor.attacks.poisoning`): ``badnets`` (corner patch), ``blend`` (noise key
-blended in), ``warp`` (WaNet-style smooth warp), each a dirty-label backdoor that relabels its rows to
-the target class; ``label-flip`` (targeted flips from ``source_class`` to the target when a source
-is given, its ASR is then the share of source-class test inputs predicted as the target; random flips
-otherwise, measured by the accuracy they cost); ``clean-label`` (gradient matching, Witches' Brew:
-rows of the target class keep their correct labels, their pixels are perturbed within ``eps`` so that
-training on them pushes ``victims`` chosen test inputs, 8 by default, into the target class; its ASR is
-the share of those victims that end up there; PyTorch recipes only, as it differentiates a surrogate
-trained with the recipe, under another seed than the simulated victim).
+Attacks are the registered poisoning attacks (``available(Family.POISONING)``, see
+:mod:`mlarmor.attacks.poisoning`), each built as ``create(name, **trigger_params[name])``, called on
+the training data and measured with its own ``success_rate``: ``badnets`` (corner patch), ``blend``
+(noise key blended in), ``warp`` (WaNet-style smooth warp), each a dirty-label backdoor that
+relabels its rows to the target class; ``label-flip`` (targeted flips from ``source_class`` to the
+target when a source is given, its ASR is then the share of source-class test inputs predicted as
+the target; random flips otherwise, measured by the accuracy they cost); ``clean-label`` (gradient
+matching, Witches' Brew: rows of the target class keep their correct labels, their pixels are
+perturbed within ``eps`` so that training on them pushes ``victims`` chosen test inputs, 8 by
+default, into the target class; its ASR is the share of those victims that end up there; PyTorch
+recipes only, as it differentiates a surrogate trained with the recipe, under another seed than the
+simulated victim).
 
 Severity of an attack's finding, from the ASR gained over the clean model's at the smallest fraction
 that reaches it: ≥ 90% gained with ≤ 1% of the data poisoned is critical; ≥ 50% with ≤ 5% high;
@@ -28,12 +31,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from mlarmor.attacks.poisoning import Poisoned, apply_trigger, flip_labels, poison
+from mlarmor.attacks import REGISTRY, available, create
+from mlarmor.attacks.poisoning import Poisoned, PoisoningAttack
 from mlarmor.data import Dataset
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 from mlarmor.findings import Family, Finding, Severity
@@ -50,11 +54,9 @@ __all__ = [
     "to_poisoning_report",
 ]
 
-POISONING_ATTACKS: tuple[str, ...] = ("badnets", "blend", "warp", "label-flip", "clean-label")
-_BACKDOORS = ("badnets", "blend", "warp")
+POISONING_ATTACKS: tuple[str, ...] = available(Family.POISONING)
+"""The registered poisoning attacks (``available(Family.POISONING)``), the names ``attacks`` takes."""
 _ATLAS = ["AML.T0020"]
-# The clean-label attacker's surrogates train under other seeds than the simulated victim model.
-_SURROGATE_SEED = 1000
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class PoisoningSimulation:
         n_train: Training rows; ``n_test``: test rows.
         examples: Per attack, the poisoned dataset at the largest fraction (to save or inspect).
         seconds: Wall time of the whole simulation.
+        configured: Per attack, the configuration that ran.
     """
 
     points: tuple[SimulationPoint, ...]
@@ -109,6 +112,7 @@ class PoisoningSimulation:
     n_test: int
     examples: Mapping[str, Poisoned] = field(default_factory=dict)
     seconds: float = 0.0
+    configured: Mapping[str, PoisoningAttack] = field(default_factory=dict)
 
     @property
     def attacks(self) -> list[str]:
@@ -136,97 +140,15 @@ def _check_fractions(fractions: object, owner: str) -> tuple[float, ...]:
     return tuple(sorted(set(out)))
 
 
-def _clean_label(
-    recipe: Recipe,
-    train: Dataset,
-    test: Dataset,
-    fraction: float,
-    target: int,
-    seed: int,
-    params: Mapping[str, Any],
-) -> Poisoned:
-    from mlarmor.attacks.poisoning.clean_label import gradient_matching
-
-    if type(recipe).__name__ != "TorchRecipe":
-        raise InvalidParameterError(
-            "The clean-label attack brews its poisons on a surrogate trained with the recipe and needs its "
-            f"gradients: it needs a PyTorch recipe (file.py:train), not {getattr(recipe, 'name', recipe)!r}."
-        )
+def _configure(name: str, params: Mapping[str, Any], source_class: int | None) -> PoisoningAttack:
+    """The registered attack ``name`` with the user's parameters (and ``source_class`` where it takes one)."""
     options = dict(params)
-    n_victims = options.pop("victims", 8)
-    candidates = np.flatnonzero(test.y != target)
-    if not isinstance(n_victims, int) or not 1 <= n_victims <= len(candidates):
-        raise invalid_parameter(
-            "victims", "simulate_poisoning", f"an int in [1, {len(candidates)}]", n_victims
-        )
-    rows = np.sort(np.random.default_rng(seed).choice(candidates, n_victims, replace=False))
-    return gradient_matching(
-        train.x,
-        train.y,
-        train=recipe.train,
-        x_victims=test.x[rows],
-        y_victims=test.y[rows],
-        adversarial_class=target,
-        fraction=fraction,
-        bounds=train.bounds,
-        seed=seed + _SURROGATE_SEED,
-        **{"eps": 0.2, **options},
-    )
-
-
-def _poison(
-    attack: str,
-    train: Dataset,
-    fraction: float,
-    target: int,
-    source: int | None,
-    num_classes: int,
-    seed: int,
-    params: Mapping[str, Any],
-) -> Poisoned:
-    if attack == "label-flip":
-        return flip_labels(
-            train.x,
-            train.y,
-            fraction=fraction,
-            num_classes=num_classes,
-            target_class=target if source is not None else None,
-            source_class=source,
-            seed=seed,
-        )
-    return poison(
-        train.x,
-        train.y,
-        trigger=attack,  # type: ignore[arg-type]  # checked against POISONING_ATTACKS
-        fraction=fraction,
-        target_class=target,
-        bounds=train.bounds,
-        num_classes=num_classes,
-        seed=seed,
-        **params,
-    )
-
-
-def _success(
-    attack: str,
-    predict: Callable[[np.ndarray], np.ndarray],
-    test: Dataset,
-    target: int,
-    source: int | None,
-    poisoned: Poisoned,
-) -> float | None:
-    if attack == "clean-label":
-        from mlarmor.attacks.poisoning.clean_label import clean_label_success_rate
-
-        return clean_label_success_rate(predict, poisoned)
-    if attack == "label-flip":
-        if source is None:
-            return None
-        rows = test.y == source
-        return float(np.mean(predict(test.x[rows]) == target))
-    rows = test.y != target
-    triggered = apply_trigger(test.x[rows], attack, **poisoned.params)  # type: ignore[arg-type]
-    return float(np.mean(predict(triggered) == target))
+    if source_class is not None and "source_class" in {f.name for f in fields(REGISTRY[name])}:
+        options.setdefault("source_class", source_class)
+    attack = create(name, **options)
+    if not isinstance(attack, PoisoningAttack):  # pragma: no cover - names come from the poisoning family
+        raise invalid_parameter("attacks", "simulate_poisoning", "poisoning attacks", name)
+    return attack
 
 
 def simulate_poisoning(
@@ -253,13 +175,14 @@ def simulate_poisoning(
             :func:`~mlarmor.targets.recipe.recipe_for`); its ``outputs`` give the predictions.
         train: The clean training data.
         test: Held-out clean data, never poisoned.
-        attacks: Names from :data:`POISONING_ATTACKS`.
+        attacks: Names of registered poisoning attacks (:data:`POISONING_ATTACKS`).
         fractions: Shares of the eligible rows to poison, each in ``(0, 1)``.
         target_class: The class the backdoor (or targeted flip) leads to.
         source_class: For ``label-flip``: flip only this class's rows to ``target_class`` (a
             targeted flip, with an ASR); ``None`` flips random rows to random classes.
         num_classes: Number of classes; defaults to the recipe's.
-        trigger_params: Per attack, keywords of its trigger (e.g. ``{"badnets": {"size": 3}}``).
+        trigger_params: Per attack, its parameters (e.g. ``{"badnets": {"size": 3}}``): each attack is
+            built as ``create(name, **trigger_params[name])``.
         seed: Seed of the poisoned rows, the triggers and the training.
         progress: Called as ``progress(done, total, what)`` after each trained model.
 
@@ -272,11 +195,12 @@ def simulate_poisoning(
             image trigger on tabular data.
     """
     owner = "simulate_poisoning"
+    known = available(Family.POISONING)  # read now: an attack registered since import counts too
     if isinstance(attacks, str) or not attacks:
-        raise invalid_parameter("attacks", owner, f"a non-empty list of {list(POISONING_ATTACKS)}", attacks)
+        raise invalid_parameter("attacks", owner, f"a non-empty list of {list(known)}", attacks)
     for name in attacks:
-        if name not in POISONING_ATTACKS:
-            raise invalid_parameter("attacks", owner, f"names from {list(POISONING_ATTACKS)}", name)
+        if name not in known:
+            raise invalid_parameter("attacks", owner, f"names from {list(known)}", name)
     chosen = list(dict.fromkeys(attacks))
     fracs = _check_fractions(fractions, owner)
     if train.input_shape != test.input_shape:
@@ -299,6 +223,8 @@ def simulate_poisoning(
     if source_class is not None and source_class == target_class:
         raise invalid_parameter("source_class", owner, "a class other than target_class", source_class)
     params = {k: dict(v) for k, v in (trigger_params or {}).items()}
+    # Built first, so that a bad parameter fails before any training.
+    built = {name: _configure(name, params.get(name, {}), source_class) for name in chosen}
 
     start = time.perf_counter()
     total = 1 + len(chosen) * len(fracs)
@@ -314,19 +240,24 @@ def simulate_poisoning(
         if progress is not None:
             progress(done, total, what)
 
-    # Poison first, so that a bad parameter fails before any training.
-    plans: list[tuple[str, float, Poisoned]] = []
-    for name in chosen:
-        for f in fracs:
-            if name != "clean-label":  # brewed on a trained surrogate: after the cheap checks of the others
-                poisoned = _poison(
-                    name, train, f, target_class, source_class, n_cls, seed, params.get(name, {})
-                )
-                plans.append((name, f, poisoned))
-    if "clean-label" in chosen:
-        for f in fracs:
-            brew = _clean_label(recipe, train, test, f, target_class, seed, params.get("clean-label", {}))
-            plans.append(("clean-label", f, brew))
+    def run(name: str, fraction: float) -> Poisoned:
+        return built[name](
+            train.x,
+            train.y,
+            fraction=fraction,
+            target_class=target_class,
+            bounds=train.bounds,
+            num_classes=n_cls,
+            seed=seed,
+            recipe=recipe,
+            x_test=test.x,
+            y_test=test.y,
+        )
+
+    # Poison first, so that a bad parameter fails before any training; attacks that train surrogates
+    # with the recipe come after the cheap checks of the others.
+    order = [n for n in chosen if not built[n].needs_recipe] + [n for n in chosen if built[n].needs_recipe]
+    plans = [(name, f, run(name, f)) for name in order for f in fracs]
 
     t0 = time.perf_counter()
     clean_predict = fit(train.x, train.y)
@@ -338,7 +269,7 @@ def simulate_poisoning(
     for name in chosen:
         # Every fraction of one attack shares the trigger parameters (the seed fixes the pattern).
         first = next(p for n, _, p in plans if n == name)
-        base_asr = _success(name, clean_predict, test, target_class, source_class, first)
+        base_asr = built[name].success_rate(clean_predict, first, test.x, test.y)
         points.append(SimulationPoint(name, 0.0, 0, clean_acc, base_asr, clean_seconds))
         for attack, f, poisoned in plans:
             if attack != name:
@@ -346,7 +277,7 @@ def simulate_poisoning(
             t0 = time.perf_counter()
             predict = fit(poisoned.x, poisoned.y)
             acc = float(np.mean(predict(test.x) == test.y))
-            asr = _success(name, predict, test, target_class, source_class, poisoned)
+            asr = built[name].success_rate(predict, poisoned, test.x, test.y)
             points.append(SimulationPoint(name, f, poisoned.n_poisoned, acc, asr, time.perf_counter() - t0))
             examples[name] = poisoned
             tick(f"{name} at {f:g}")
@@ -358,6 +289,7 @@ def simulate_poisoning(
         n_test=len(test.y),
         examples=examples,
         seconds=time.perf_counter() - start,
+        configured=built,
     )
 
 
@@ -389,7 +321,8 @@ def _finding(sim: PoisoningSimulation, attack: str) -> Finding:
     severity, point = poisoning_severity(curve)
     base = curve[0]
     last = curve[-1]
-    backdoor = attack in _BACKDOORS or (attack == "label-flip" and last.attack_success is not None)
+    configured = sim.configured.get(attack)
+    backdoor = configured is not None and configured.backdoor
     rows = "; ".join(
         f"{p.fraction:.1%} poisoned: accuracy {p.clean_accuracy:.1%}"
         + ("" if p.attack_success is None else f", ASR {p.attack_success:.1%}")
@@ -459,8 +392,8 @@ def to_poisoning_report(sim: PoisoningSimulation, *, metadata: Mapping[str, Any]
     }
     curves = {
         name: [
-            CurvePoint(**{k: v for k, v in p.items() if k in CurvePoint.model_fields})
-            for p in attacks[name]["curve"]
+            CurvePoint(**{k: v for k, v in p.to_dict().items() if k in CurvePoint.model_fields})
+            for p in sim.curve(name)
         ]
         for name in sim.attacks
     }

@@ -25,19 +25,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlarmor.attacks.inference.membership import (
-    LabelOnlyAttack,
-    MembershipAttack,
-    MembershipEvidence,
-    default_attacks,
-)
+from mlarmor.attacks.inference.membership import MembershipAttack, MembershipEvidence, default_attacks
 from mlarmor.attacks.inference.metrics import MembershipMetrics, membership_metrics, most_exposed
 from mlarmor.attacks.inference.signals import probabilities
 from mlarmor.data import Dataset
+from mlarmor.defenses.runtime.obfuscation import ObfuscatedTarget, obfuscate_scores
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 from mlarmor.findings import Family, Finding, Location, Severity
 from mlarmor.schema import Report
-from mlarmor.targets import ObfuscatedTarget, Target, obfuscate_scores
+from mlarmor.targets import Target
 from mlarmor.targets.recipe import Recipe
 
 __all__ = [
@@ -154,7 +150,7 @@ def audit_membership(
     recipe: Recipe | None = None,
     n_reference: int = 16,
     access: Access = "scores",
-    attacks: Sequence[MembershipAttack | LabelOnlyAttack] | None = None,
+    attacks: Sequence[MembershipAttack] | None = None,
     seed: int = 0,
     workers: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -223,7 +219,7 @@ def audit_membership(
     )
     outcomes: list[AttackOutcome] = []
     reference_seconds, cached = 0.0, 0
-    score_based = [a for a in chosen if isinstance(a, MembershipAttack)]
+    score_based = [a for a in chosen if a.capability == "scores"]
     if score_based:
         if "scores" not in target.capabilities:
             raise InvalidParameterError(
@@ -289,13 +285,13 @@ def audit_membership(
             t0 = time.perf_counter()
             scores = attack.score(evidence)
             outcomes.append(_outcome(attack.label, scores, is_member, time.perf_counter() - t0, delta, seed))
-    for label_only in (a for a in chosen if isinstance(a, LabelOnlyAttack)):
+    for label_only in (a for a in chosen if a.capability == "labels"):
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
         pick_m = rng.permutation(members.n)[:label_only_samples]
         pick_n = members.n + rng.permutation(nonmembers.n)[:label_only_samples]
         rows = np.r_[np.sort(pick_m), np.sort(pick_n)]
-        scores = label_only.score(target, x[rows], y[rows])
+        scores = label_only.score(MembershipEvidence.from_queries(target, x[rows], y[rows]))
         full = np.full(len(y), np.nan)
         full[rows] = scores
         metrics = membership_metrics(scores, is_member[rows], delta=delta, seed=seed)

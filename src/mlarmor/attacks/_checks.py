@@ -141,10 +141,15 @@ def check_capability(attack: Attack, target: object) -> Target:
     usable = needed in offered and (needed != "gradients" or isinstance(target, Differentiable))
     if usable:
         return target
+    from mlarmor.attacks.base import Attack as _Evasion  # base imports this module
+
     alternatives = sorted(
         name
         for name, cls in REGISTRY.items()
-        if cls.family == attack.family and cls.capability in offered and cls.capability != needed
+        if issubclass(cls, _Evasion)
+        and cls.family == attack.family
+        and cls.capability in offered
+        and cls.capability != needed
     )
     shown = ", ".join(sorted(offered)) or "nothing"
     if needed in offered:  # declares gradients without implementing them

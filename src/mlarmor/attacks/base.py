@@ -1,7 +1,23 @@
 """The attack base classes: a frozen configuration plus a call, with the invariants in one place.
 
-Subclasses declare their parameters as dataclass fields, validate them in ``_check_params`` and
-write one method, ``_perturb``, on top of the functional kernels. The base class does the rest:
+Every registered attack, whatever its family, derives from :class:`AttackConfig`: a frozen dataclass
+of parameters that declares its threat ``family`` (a :class:`~mlarmor.findings.Family`), with its
+registry :attr:`~AttackConfig.name` and :attr:`~AttackConfig.params`. The call differs per family,
+one documented shape each:
+
+* **evasion** (:class:`Attack`, :class:`FixedBudgetAttack`): ``attack(target, x, y, eps=...)`` returns
+  an :class:`~mlarmor.attacks.result.EvasionResult` (a tuple of them for several ε).
+* **inference** (:class:`~mlarmor.attacks.inference.membership.MembershipAttack`):
+  ``attack.score(evidence)`` returns one membership score per audit example ``(N,)`` from a
+  :class:`~mlarmor.attacks.inference.membership.MembershipEvidence`, reported under ``attack.label``.
+* **poisoning** (:class:`~mlarmor.attacks.poisoning.base.PoisoningAttack`):
+  ``attack(x, y, fraction=..., target_class=..., bounds=..., num_classes=..., seed=...)`` returns a
+  :class:`~mlarmor.attacks.poisoning.triggers.Poisoned` copy of the training data, and
+  ``attack.success_rate(predict, poisoned, x_test, y_test)`` measures a model trained on it.
+
+The evasion base does the most work for its subclasses, which write one method, ``_perturb``, on top
+of the functional kernels. Subclasses declare their parameters as dataclass fields, validate them in
+``_check_params``, and the base class does the rest:
 
 1. validates the target (it has the capability the attack needs), the inputs and the labels;
 2. converts numpy to torch on the target's device, one batch at a time;
@@ -19,7 +35,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast, overload
 
 import numpy as np
 import torch
@@ -31,15 +47,42 @@ from mlarmor.attacks._geometry import Norm, clip_bounds, project
 from mlarmor.attacks.registry import REGISTRY
 from mlarmor.attacks.result import EvasionResult
 from mlarmor.errors import invalid_parameter
+from mlarmor.findings import Family
 from mlarmor.targets.base import Capability, Differentiable, Target
 
 if TYPE_CHECKING:
     from mlarmor.data import Dataset
 
-__all__ = ["Attack", "Family", "FixedBudgetAttack", "Norm", "Perturbation"]
+__all__ = ["Attack", "AttackConfig", "Family", "FixedBudgetAttack", "Norm", "Perturbation"]
 
-Family = Literal["evasion", "poisoning", "inference", "extraction"]
-"""Threat family an attack belongs to (see docs: the threat table of the design)."""
+
+class AttackConfig(abc.ABC):
+    """Root of every registered attack: a frozen dataclass of parameters with a threat family.
+
+    Subclasses are ``@dataclass(frozen=True)`` classes (registered with
+    :func:`~mlarmor.attacks.registry.register`); each family's base adds its call (see the module
+    docstring).
+
+    Attributes:
+        family: The threat family, :attr:`Family.EVASION`, :attr:`Family.INFERENCE`,
+            :attr:`Family.POISONING` (model extraction, to come, is :attr:`Family.SPYING`).
+    """
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    family: ClassVar[Family]
+
+    @property
+    def name(self) -> str:
+        """The attack's registry name (its class name when it is not registered)."""
+        cls = type(self)
+        return next((key for key, value in REGISTRY.items() if value is cls), cls.__name__)
+
+    @property
+    def params(self) -> dict[str, object]:
+        """Every parameter of the attack, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class Perturbation(NamedTuple):
@@ -56,7 +99,7 @@ class Perturbation(NamedTuple):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Attack(abc.ABC):
+class Attack(AttackConfig):
     """Base of every evasion attack: a frozen, validated configuration.
 
     Parameters are validated when the attack is built: every class in the hierarchy that defines
@@ -66,7 +109,7 @@ class Attack(abc.ABC):
     Attributes:
         capability: What the attack needs from the target: ``"gradients"`` (white-box),
             ``"scores"`` (score-based black-box) or ``"labels"`` (decision-based black-box).
-        family: The threat family, ``"evasion"``.
+        family: The threat family, :attr:`Family.EVASION`.
         norms: The norms the attack supports.
         norm: The threat-model norm, ``"linf"`` or ``"l2"``.
         seed: Seed of the attack's own ``torch.Generator`` (the global RNG is never touched).
@@ -74,7 +117,7 @@ class Attack(abc.ABC):
     """
 
     capability: ClassVar[Capability]
-    family: ClassVar[Family] = "evasion"
+    family: ClassVar[Family] = Family.EVASION
     norms: ClassVar[tuple[Norm, ...]] = ("linf", "l2")
 
     norm: Norm = "linf"
@@ -93,22 +136,11 @@ class Attack(abc.ABC):
         _checks.check_int(self.seed, "seed", owner, low=0)
         _checks.check_int(self.batch_size, "batch_size", owner)
 
-    @property
-    def name(self) -> str:
-        """The attack's registry name (its class name when it is not registered)."""
-        cls = type(self)
-        return next((key for key, value in REGISTRY.items() if value is cls), cls.__name__)
-
-    @property
-    def params(self) -> dict[str, object]:
-        """Every parameter of the attack, by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
     def supports(self, target: Target) -> bool:
         """Whether this configuration can run on ``target`` at all (ensembles skip those that cannot)."""
         return True
 
-    def _check_target(self, target: Target) -> None:  # noqa: B027 - an optional hook, not abstract
+    def _check_target(self, target: Target) -> None:
         """Raise :class:`~mlarmor.errors.InvalidParameterError` if this configuration cannot attack it.
 
         Called before any work, so a configuration that cannot run fails the same way whatever the data.

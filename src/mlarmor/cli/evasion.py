@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mlarmor.assess import evaluate_evasion, save_adversarial, severity_for_loss, to_report
 from mlarmor.assess.evasion import EvasionAssessment
-from mlarmor.attacks import REGISTRY, available
+from mlarmor.attacks import available
 from mlarmor.cli._common import (
     BOUNDS,
     CLASSES,
@@ -38,7 +38,7 @@ from mlarmor.cli._common import (
     write_output,
 )
 from mlarmor.data import load_dataset
-from mlarmor.findings import Severity
+from mlarmor.findings import Family, Severity
 from mlarmor.report import robustness_curve_svg
 from mlarmor.schema import Report
 
@@ -134,7 +134,10 @@ def evasion(
         None, "--surrogate-weights", help="State dict for a file.py:factory surrogate."
     ),
     attack: str = typer.Option(
-        "auto", "--attack", "-a", help=f"Attack: {', '.join(available())}. auto = white-box ensemble."
+        "auto",
+        "--attack",
+        "-a",
+        help=f"Attack: {', '.join(available(Family.EVASION))}. auto = white-box ensemble.",
     ),
     eps: list[float] | None = typer.Option(
         None,
@@ -191,8 +194,8 @@ def evasion(
         raise fail(f"unknown --format {output_format!r}.", f"use one of: {', '.join(_FORMATS)}")
     if norm not in _NORMS:
         raise fail(f"unknown --norm {norm!r}.", "use linf or l2")
-    if attack not in REGISTRY:
-        raise fail(f"unknown --attack {attack!r}.", f"use one of: {', '.join(available())}")
+    if attack not in available(Family.EVASION):
+        raise fail(f"unknown --attack {attack!r}.", f"use one of: {', '.join(available(Family.EVASION))}")
     if attack == "transfer" and surrogate is None:
         raise fail(
             "the transfer attack needs the attacker's own model: --surrogate.",

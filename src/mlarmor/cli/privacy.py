@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mlarmor.assess.privacy import PrivacyAudit, audit_membership, inversion_finding, to_privacy_report
+from mlarmor.attacks.inference import MEMBERSHIP_ATTACKS
 from mlarmor.attacks.inference.attribute import AttributeResult, attribute_finding, attribute_inference
-from mlarmor.attacks.inference.membership import MEMBERSHIP_ATTACKS
 from mlarmor.cli._common import (
     BOUNDS,
     CLASSES,
@@ -252,7 +252,7 @@ def privacy(
 
     served = target
     if top_k is not None or decimals is not None:
-        from mlarmor.targets import ObfuscatedTarget
+        from mlarmor.defenses import ObfuscatedTarget
 
         # The recipe still trains plain reference models: the attacker models the training, and
         # the wrapper is what the deployed endpoint returns.

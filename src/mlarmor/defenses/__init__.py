@@ -1,15 +1,8 @@
-"""Defenses: training (adversarial, DP, backdoor removal), input and trigger detectors, inspection.
+"""Defenses: training (adversarial, DP, backdoor removal), run-time detectors and obfuscation, inspection.
 
-Subpackages: ``training``, ``detection`` (feature squeezing), ``runtime`` (STRIP), ``inspect``.
+Subpackages: ``training``, ``runtime`` (feature squeezing, STRIP, output obfuscation), ``inspect``.
 """
 
-from mlarmor.defenses.detection import (
-    DetectionReport,
-    FeatureSqueezing,
-    Squeezer,
-    median_smooth,
-    reduce_bit_depth,
-)
 from mlarmor.defenses.inspect import (
     BackdoorInspection,
     BlackBoxInspection,
@@ -23,7 +16,18 @@ from mlarmor.defenses.inspect import (
     neural_cleanse_blackbox,
     spectral_signatures,
 )
-from mlarmor.defenses.runtime import STRIP, StripReport, strip_entropy
+from mlarmor.defenses.runtime import (
+    STRIP,
+    DetectionReport,
+    FeatureSqueezing,
+    ObfuscatedTarget,
+    Squeezer,
+    StripReport,
+    median_smooth,
+    obfuscate_scores,
+    reduce_bit_depth,
+    strip_entropy,
+)
 from mlarmor.defenses.training import (
     AdversarialTrainer,
     DPEpochRecord,
@@ -50,6 +54,7 @@ __all__ = [
     "EpochRecord",
     "FeatureSqueezing",
     "Mitigation",
+    "ObfuscatedTarget",
     "Squeezer",
     "StripReport",
     "Suspicion",
@@ -62,6 +67,7 @@ __all__ = [
     "median_smooth",
     "neural_cleanse",
     "neural_cleanse_blackbox",
+    "obfuscate_scores",
     "reduce_bit_depth",
     "spectral_signatures",
     "strip_entropy",

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mlarmor.attacks.inference.metrics import auc
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets.base import Target
 
@@ -51,14 +52,12 @@ def is_real(value: object) -> bool:
 def mann_whitney_auc(negatives: np.ndarray, positives: np.ndarray) -> float:
     """ROC AUC of ``positives`` against ``negatives``, higher scores meaning positive.
 
-    The Mann-Whitney U statistic; ties count one half, by mid-ranks.
+    The Mann-Whitney U statistic over ``n_pos * n_neg`` (ties count one half), computed by the one
+    AUC of mlarmor, :func:`mlarmor.attacks.inference.metrics.auc`.
     """
-    scores = np.concatenate([negatives, positives])
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based mid-rank of each tie group
-    n_neg, n_pos = negatives.size, positives.size
-    u = float(ranks[n_neg:].sum()) - n_pos * (n_pos + 1) / 2.0
-    return u / (n_pos * n_neg)
+    scores = np.concatenate([np.ravel(negatives), np.ravel(positives)])
+    positive = np.r_[np.zeros(np.size(negatives), dtype=bool), np.ones(np.size(positives), dtype=bool)]
+    return auc(scores, positive)
 
 
 def bad_dict(owner: str, expected: str, got: object) -> InvalidParameterError:

@@ -80,12 +80,12 @@ class AutoAttack(FixedBudgetAttack):
             return component
         names = tuple(n for n, cls in REGISTRY.items() if issubclass(cls, FixedBudgetAttack) and n != "auto")
         _checks.check_choice(component, "components", owner, names)
-        cls = REGISTRY[component]
+        cls = cast("type[FixedBudgetAttack]", REGISTRY[component])
         if self.norm not in cls.norms:
             raise invalid_parameter(
                 "components", owner, f"attacks that support norm={self.norm!r}", component
             )
-        factory: Callable[..., FixedBudgetAttack] = cast("type[FixedBudgetAttack]", cls)
+        factory: Callable[..., FixedBudgetAttack] = cls
         declared = {f.name for f in fields(cls)}
         iterations = {key: self.n_iter for key in ("n_iter", "steps") if key in declared}
         return factory(norm=self.norm, seed=self.seed, batch_size=self.batch_size, **iterations)

@@ -44,8 +44,9 @@ Reference:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlarmor.attacks.poisoning.base import PoisoningAttack, Predict
 from mlarmor.attacks.poisoning.triggers import (
     Bounds,
     Poisoned,
@@ -62,14 +64,21 @@ from mlarmor.attacks.poisoning.triggers import (
     _check_labels,
     _check_seed,
 )
-from mlarmor.errors import invalid_parameter
+from mlarmor.attacks.registry import register
+from mlarmor.errors import InvalidParameterError, invalid_parameter
 
-__all__ = ["TrainFn", "clean_label_success_rate", "gradient_matching"]
+if TYPE_CHECKING:
+    from mlarmor.targets.recipe import Recipe
+
+__all__ = ["SURROGATE_SEED", "CleanLabel", "TrainFn", "clean_label_success_rate", "gradient_matching"]
 
 TrainFn = Callable[[np.ndarray, np.ndarray, int], nn.Module]
 """The user's recipe: ``train(x, y, seed)`` returns a module mapping inputs to logits."""
 
 _TRIGGER = "gradient-matching"
+SURROGATE_SEED = 1000
+"""Added to the call's seed for :class:`CleanLabel`'s surrogates: they train under other seeds than a
+victim model trained with the call's seed (the attacker does not know the victim's seed)."""
 
 
 def _check_positive_int(value: object, name: str, owner: str) -> int:
@@ -400,3 +409,100 @@ def clean_label_success_rate(predict: Callable[[np.ndarray], npt.ArrayLike], poi
             f"shape {pred.shape}",
         )
     return float(np.mean(pred == int(poisoned.params["adversarial_class"])))
+
+
+@register("clean-label")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CleanLabel(PoisoningAttack):
+    """Clean-label targeted poisoning by gradient matching, with victims drawn from held-out data.
+
+    The call draws ``victims`` held-out inputs not of ``target_class`` (from ``seed``) and brews
+    poisons for them with :func:`gradient_matching` on surrogates trained with the PyTorch
+    ``recipe`` under seeds from ``seed + SURROGATE_SEED``; ``fraction`` is the share of all
+    training rows perturbed, all taken from ``target_class``. Its success rate is the share of
+    those victims a model trained on the poisons puts in ``target_class``.
+
+    Reference:
+        Geiping, Fowl, Huang, Czaja, Taylor, Moeller & Goldstein, "Witches' Brew: Industrial Scale
+        Data Poisoning via Gradient Matching", ICLR 2021, https://arxiv.org/abs/2009.02276.
+
+    Threat model:
+        The attacker knows the training data and recipe, not the victim's seed; it perturbs, within
+        ``eps`` in L-infinity, rows of the target class without changing their labels (MITRE ATLAS
+        AML.T0020, OWASP ML02).
+
+    Attributes:
+        victims: Held-out inputs to misclassify.
+        eps: L-infinity budget of the perturbation, in input units.
+        steps: Optimisation steps per restart.
+        restarts: Independent random starts (the best-aligned one is kept).
+        ensemble: Surrogates averaged over.
+        retrain: Times the surrogates are retrained on the current poisons.
+        lr: Adam's initial learning rate, in units of ``eps``.
+    """
+
+    needs_recipe: ClassVar[bool] = True
+
+    victims: int = 8
+    eps: float = 0.2
+    steps: int = 250
+    restarts: int = 1
+    ensemble: int = 1
+    retrain: int = 0
+    lr: float = 0.1
+
+    def __call__(
+        self,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        *,
+        fraction: float,
+        target_class: int,
+        bounds: Bounds = (0.0, 1.0),
+        num_classes: int | None = None,
+        seed: int = 0,
+        recipe: Recipe | None = None,
+        x_test: npt.ArrayLike | None = None,
+        y_test: npt.ArrayLike | None = None,
+    ) -> Poisoned:
+        """Brew poisons against ``victims`` inputs drawn from ``(x_test, y_test)``; needs a PyTorch recipe."""
+        from mlarmor.targets.recipe import TorchRecipe
+
+        owner = type(self).__name__
+        if not isinstance(recipe, TorchRecipe):
+            raise InvalidParameterError(
+                "The clean-label attack brews its poisons on a surrogate trained with the recipe and needs "
+                "its gradients: it needs a PyTorch recipe (file.py:train), not "
+                f"{getattr(recipe, 'name', recipe)!r}."
+            )
+        if x_test is None or y_test is None:
+            raise invalid_parameter("x_test", owner, "held-out inputs and labels to draw victims from", None)
+        xt, yt = np.asarray(x_test), np.asarray(y_test)
+        candidates = np.flatnonzero(yt != target_class)
+        n_victims = self.victims
+        if not isinstance(n_victims, int) or not 1 <= n_victims <= len(candidates):
+            raise invalid_parameter("victims", owner, f"an int in [1, {len(candidates)}]", n_victims)
+        rows = np.sort(np.random.default_rng(seed).choice(candidates, n_victims, replace=False))
+        return gradient_matching(
+            x,
+            y,
+            train=recipe.train,
+            x_victims=xt[rows],
+            y_victims=yt[rows],
+            adversarial_class=target_class,
+            fraction=fraction,
+            bounds=bounds,
+            seed=seed + SURROGATE_SEED,
+            eps=self.eps,
+            steps=self.steps,
+            restarts=self.restarts,
+            ensemble=self.ensemble,
+            retrain=self.retrain,
+            lr=self.lr,
+        )
+
+    def success_rate(
+        self, predict: Predict, poisoned: Poisoned, x_test: npt.ArrayLike, y_test: npt.ArrayLike
+    ) -> float:
+        """Share of the brew's victims (kept in ``poisoned.params``) put in the target class."""
+        return clean_label_success_rate(predict, poisoned)

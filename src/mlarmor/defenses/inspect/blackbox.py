@@ -93,7 +93,7 @@ def neural_cleanse_blackbox(
 
     Measured on the 8x8 digits CNN of :func:`~.model.neural_cleanse` (1000 training images, 10%
     BadNets-poisoned, target 0; 300 clean inputs; all 10 classes; probabilities only, through an
-    :class:`~mlarmor.targets.ObfuscatedTarget`): with the defaults (1M queries, about 2300 steps,
+    :class:`~mlarmor.defenses.runtime.ObfuscatedTarget`): with the defaults (1M queries, about 2300 steps,
     25 s on one free core) index 3.5 (seed 1: 3.7) on class 0, every other class <= 1.2; the clean
     model's largest index 1.5 (seed 1: 1.7), not flagged; the white-box reaches 4.1 and 1.5. Masks
     end within about 10% of the white-box norms. Probabilities rounded to 4 decimals: 3.0 and 1.5.

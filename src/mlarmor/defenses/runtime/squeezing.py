@@ -1,4 +1,4 @@
-"""Input detectors fitted on clean data: :class:`FeatureSqueezing` and its :class:`DetectionReport`.
+"""Feature squeezing, a run-time input detector fitted on clean data, and its :class:`DetectionReport`.
 
 A detector works on arrays and on any target that gives class scores, whatever the framework. The
 two squeezers are plain functions, :func:`reduce_bit_depth` and :func:`median_smooth`, that the

@@ -153,7 +153,8 @@ class ObfuscatedTarget(TargetProxy):
     Example:
         >>> from sklearn.datasets import load_iris
         >>> from sklearn.linear_model import LogisticRegression
-        >>> from mlarmor.targets import ObfuscatedTarget, SklearnTarget
+        >>> from mlarmor.defenses import ObfuscatedTarget
+        >>> from mlarmor.targets import SklearnTarget
         >>> x, y = load_iris(return_X_y=True)
         >>> raw = SklearnTarget(LogisticRegression(max_iter=500).fit(x, y), bounds=(0.0, 8.0))
         >>> guarded = ObfuscatedTarget(raw, top_k=1)
