@@ -12,12 +12,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
-from mlarmor.attacks.inference import (
-    AttributeResult,
-    attribute_finding,
-    attribute_inference,
-    attribute_severity,
-)
+from mlarmor.assess.privacy import attribute_finding, attribute_severity
+from mlarmor.attacks.inference import AttributeResult, attribute_inference
 from mlarmor.cli import app
 from mlarmor.data import Dataset
 from mlarmor.errors import InvalidParameterError

@@ -9,8 +9,9 @@
   accuracy and attack success before and after; :func:`rows_to_drop` chooses them;
   :func:`to_sanitize_report` reports it.
 
-Findings carry MITRE ATLAS AML.T0018 (backdoor ML model) and AML.T0020 (poison training data), OWASP
-ML10 (model poisoning) and ML02 (data poisoning).
+Findings are declared in :mod:`mlarmor.risk.catalogue` (``backdoor.trigger``,
+``poisoning.suspicious-samples``, ``poisoning.sanitize``) with their ATLAS and OWASP ids and their
+severity rules (:mod:`mlarmor.risk.severity`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import numpy as np
 
 from mlarmor.data import Dataset
 from mlarmor.errors import InvalidParameterError
-from mlarmor.findings import Family, Finding, Severity
+from mlarmor.findings import Finding, Severity
+from mlarmor.risk import severity as rules
+from mlarmor.risk.catalogue import BACKDOOR_TRIGGER, ML02, ML10, SANITIZE, SUSPICIOUS_SAMPLES
 from mlarmor.schema import Report, Sections, TargetInfo
 from mlarmor.schema.sections import Accuracies, PoisoningSection
 from mlarmor.targets.recipe import Recipe
@@ -53,22 +56,21 @@ def backdoor_finding(inspection: BackdoorInspection, *, target_name: str) -> Fin
     trigger = inspection.trigger
     norms = sorted(c.l1 for c in inspection.candidates)
     median = float(np.median(norms))
-    if inspection.infected and trigger is not None:
+    found = inspection.infected and trigger is not None
+    if found:
+        assert trigger is not None  # for mypy: found implies a trigger
         title = (
             f"Backdoor suspected in {target_name}: class {inspection.target_class} has a trigger of "
             f"{trigger.l1:.1f} pixels (median class {median:.1f}), anomaly index "
             f"{inspection.anomaly_index:.2f} > {inspection.threshold:g}"
         )
-        severity = Severity.HIGH
     else:
         title = (
             f"No backdoor found in {target_name}: anomaly index {inspection.anomaly_index:.2f} "
             f"≤ {inspection.threshold:g}"
         )
-        severity = Severity.NONE
-    return Finding(
-        id="backdoor.trigger",
-        family=Family.BACKDOOR,
+    severity = rules.backdoor(found)
+    return BACKDOOR_TRIGGER.finding(
         title=title,
         severity=severity,
         description=(
@@ -79,15 +81,7 @@ def backdoor_finding(inspection: BackdoorInspection, *, target_name: str) -> Fin
             "the whole input (a blended key) is harder to single out."
         ),
         evidence=inspection.to_dict() | {"trigger": None},
-        atlas=["AML.T0018", "AML.T0020"],
-        owasp=["ML10", "ML02"],
-        mitigations=[
-            "Do not deploy the model; retrain it on vetted data (mlarmor poisoning inspect-data, sanitize).",
-            "If retraining is impossible, repair it: --mitigate unlearning or fine-pruning, and re-inspect.",
-            "Screen inputs at run time for triggers (STRIP, mlarmor.defenses.STRIP).",
-        ]
-        if severity > Severity.NONE
-        else [],
+        mitigations=None if severity > Severity.NONE else [],
     )
 
 
@@ -126,21 +120,14 @@ def to_model_inspection_report(
 def _data_finding(inspection: DataInspection, infected: bool | None) -> Finding:
     n, flagged = len(inspection.scores), int(np.sum(inspection.flagged))
     carriers = sum(1 for reasons in inspection.reasons.values() if "trigger" in " ".join(reasons))
-    if carriers or (flagged and infected):
-        severity = Severity.HIGH
-    elif flagged:
-        severity = Severity.MEDIUM if flagged >= max(5, 0.01 * n) else Severity.LOW
-    else:
-        severity = Severity.NONE
+    severity = rules.suspicious_samples(n, flagged, carriers, infected)
     title = (
         f"{flagged} of {n} training samples look poisoned ({flagged / max(n, 1):.1%})"
         + (f", {carriers} of them carry the trigger recovered from the model" if carriers else "")
         if flagged
         else f"No training sample looks poisoned among {n}"
     )
-    return Finding(
-        id="poisoning.suspicious-samples",
-        family=Family.POISONING,
+    return SUSPICIOUS_SAMPLES.finding(
         title=title,
         severity=severity,
         description=(
@@ -150,15 +137,8 @@ def _data_finding(inspection: DataInspection, infected: bool | None) -> Finding:
             "review; some may be rare but genuine."
         ),
         evidence={"n": n, "n_flagged": flagged, "trigger_carriers": carriers},
-        atlas=["AML.T0020"],
-        owasp=["ML02", "ML10"] if carriers or infected else ["ML02"],
-        mitigations=[
-            "Review the flagged samples and their sources; remove the poisoned ones and retrain "
-            "(mlarmor poisoning sanitize).",
-            "Track the provenance of training data; sign vetted datasets (mlarmor sign).",
-        ]
-        if flagged
-        else [],
+        owasp=[ML02, ML10] if carriers or infected else [ML02],
+        mitigations=None if flagged else [],
     )
 
 
@@ -347,16 +327,15 @@ def to_sanitize_report(
     """The ``kind="poisoning"`` report of a sanitise-and-retrain run (figures under ``defense``)."""
     report = to_data_inspection_report(inspection, metadata=metadata)
     asr = result.attack_success
-    residual = asr is not None and asr[1] >= 0.2
-    finding = Finding(
-        id="poisoning.sanitize",
-        family=Family.POISONING,
+    severity = rules.residual_backdoor(None if asr is None else asr[1])
+    residual = severity > Severity.NONE
+    finding = SANITIZE.finding(
         title=(
             f"Sanitised: {result.n_removed} rows removed; clean accuracy {result.clean_accuracy[0]:.1%} → "
             f"{result.clean_accuracy[1]:.1%}"
             + ("" if asr is None else f"; attack success {asr[0]:.1%} → {asr[1]:.1%}")
         ),
-        severity=Severity.MEDIUM if residual else Severity.NONE,
+        severity=severity,
         description=(
             "The flagged rows were dropped and the model retrained with the recipe on the rest; both "
             "models were measured on the same clean test data"
@@ -364,9 +343,7 @@ def to_sanitize_report(
             + (" The backdoor survives: inspect further before deploying." if residual else "")
         ),
         evidence=result.to_dict(),
-        atlas=["AML.T0020"],
-        owasp=["ML02"],
-        mitigations=["Inspect the retrained model: mlarmor poisoning inspect-model."] if residual else [],
+        mitigations=None if residual else [],
     )
     assert report.sections.poisoning is not None  # set by to_data_inspection_report
     section = _with_repair(report.sections.poisoning, result.clean_accuracy, result.attack_success)

@@ -44,7 +44,9 @@ from mlarmor.assess.reliability import check_reliability
 from mlarmor.attacks import EvasionResult, FixedBudgetAttack, Norm, available, create
 from mlarmor.data import Dataset
 from mlarmor.errors import InputError, InvalidParameterError, invalid_parameter
-from mlarmor.findings import Family, Finding, Location, Severity
+from mlarmor.findings import Family, Finding, Location
+from mlarmor.risk.catalogue import BLACK_BOX, EVADE, EVASION_ACCURACY_LOSS, TRANSFER, WHITE_BOX
+from mlarmor.risk.severity import accuracy_loss as severity_for_loss
 from mlarmor.schema import Report, Sections, TargetInfo
 from mlarmor.schema.sections import EpsResult, EvasionSection
 from mlarmor.targets import Target
@@ -65,26 +67,6 @@ __all__ = [
 
 _OWNER = "evaluate_evasion"
 _NORMS: tuple[Norm, ...] = ("linf", "l2")
-# Accuracy lost (percentage points) at or above which each severity applies, highest first.
-_THRESHOLDS: tuple[tuple[float, Severity], ...] = (
-    (50.0, Severity.CRITICAL),
-    (25.0, Severity.HIGH),
-    (10.0, Severity.MEDIUM),
-)
-_ATLAS = {
-    "gradients": "AML.T0043.000",  # Craft Adversarial Data: White-Box Optimization
-    "scores": "AML.T0043.001",  # Black-Box Optimization
-    "labels": "AML.T0043.001",
-}
-_ATLAS_TRANSFER = "AML.T0043.002"  # Black-Box Transfer
-_MITIGATIONS = (
-    "Adversarial training (TRADES or PGD-AT) at the declared budget: `mlarmor harden --method "
-    "adversarial-training --eps <budget>`.",
-    "An input detector (feature squeezing) in front of the model, fitted on clean data: `mlarmor "
-    "harden --method feature-squeezing` (a tripwire, not robustness: adaptive attacks evade it).",
-    "For exposed endpoints: return labels only and enforce per-caller query budgets, which slow down "
-    "score- and decision-based black-box attacks.",
-)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -162,17 +144,6 @@ class EvasionAssessment:
 def eps_key(eps: float) -> str:
     """The string form of a budget used as a report key: ``0.1 -> "0.1"``, ``1 -> "1.0"``."""
     return repr(float(eps))
-
-
-def severity_for_loss(points: float) -> Severity:
-    """Severity of losing ``points`` percentage points of accuracy within the threat budget.
-
-    ``≥ 50`` critical, ``≥ 25`` high, ``≥ 10`` medium, ``> 0`` low, else none.
-    """
-    for threshold, severity in _THRESHOLDS:
-        if points >= threshold:
-            return severity
-    return Severity.LOW if points > 0 else Severity.NONE
 
 
 def _check_eps(eps: Sequence[float], budget_eps: float | None) -> tuple[tuple[float, ...], float]:
@@ -361,12 +332,11 @@ def _finding(assessment: EvasionAssessment) -> Finding:
     lost = assessment.accuracy_lost
     severity = severity_for_loss(lost)
     norm = "L∞" if assessment.norm == "linf" else "L2"
-    technique = _ATLAS_TRANSFER if assessment.attack == "transfer" else _ATLAS[assessment.capability]
+    white_box = assessment.capability == "gradients"
+    technique = TRANSFER if assessment.attack == "transfer" else WHITE_BOX if white_box else BLACK_BOX
     box = "white-box" if assessment.capability == "gradients" else "black-box"
     clean, robust = assessment.clean_accuracy, _rounded(budget.robust_accuracy)
-    return Finding(
-        id="evasion.accuracy-loss",
-        family=Family.EVASION,
+    return EVASION_ACCURACY_LOSS.finding(
         title=(
             f"{box.capitalize()} {assessment.attack} attack lowers accuracy from {clean:.1%} to "
             f"{robust:.1%} within {norm} ε={assessment.budget_eps:g}"
@@ -395,9 +365,7 @@ def _finding(assessment: EvasionAssessment) -> Finding:
             "robust_accuracy_by_eps": assessment.robust_accuracy,
         },
         location=Location(path=assessment.target_name),
-        atlas=[technique, "AML.T0015"],
-        owasp=["ML01"],
-        mitigations=list(_MITIGATIONS),
+        atlas=[technique, EVADE],
     )
 
 

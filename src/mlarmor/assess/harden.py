@@ -16,7 +16,7 @@ It returns a frozen :class:`HardeningResult`; :meth:`HardeningResult.to_report` 
 evasion risk (:func:`~mlarmor.assess.severity_for_loss` of the accuracy still lost at ``eps``); the
 detector's finding rates the accuracy points that adversarial examples it misses still cost (same
 thresholds); DP training is rated by the ε spent: ``≤ 1`` none, ``≤ 10`` low, above medium, and at
-least medium when ``δ ≥ 1/n`` (:func:`dp_severity`).
+least medium when ``δ ≥ 1/n`` (:func:`mlarmor.risk.severity.dp_training`).
 
 Example:
     >>> from mlarmor import harden
@@ -41,7 +41,6 @@ from mlarmor.assess._files import check_writable, save_json, save_module
 from mlarmor.assess.evasion import (
     EvasionAssessment,
     evaluate_evasion,
-    severity_for_loss,
     to_hardening_report,
     to_report,
 )
@@ -49,6 +48,8 @@ from mlarmor.attacks import available
 from mlarmor.data import Dataset
 from mlarmor.errors import MlarmorWarning, UnsupportedModelError, invalid_parameter
 from mlarmor.findings import Family, Finding, Severity
+from mlarmor.risk import severity as rules
+from mlarmor.risk.catalogue import DP_TRAINING, EVASION_DETECTOR
 from mlarmor.schema import Report, TargetInfo
 from mlarmor.schema.sections import Accuracies, DetectorRates, HardenSection, PrivacyBudget
 from mlarmor.targets import Target
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from mlarmor.defenses.runtime.squeezing import DetectionReport
     from mlarmor.defenses.training.dp import DPResult
 
-__all__ = ["METHODS", "HardeningResult", "Method", "dp_severity", "harden"]
+__all__ = ["METHODS", "HardeningResult", "Method", "harden"]
 
 Method = Literal["adversarial-training", "feature-squeezing", "dp"]
 METHODS: tuple[Method, ...] = ("adversarial-training", "feature-squeezing", "dp")
@@ -69,9 +70,6 @@ _OPTIMIZERS = ("adam", "sgd")
 _NORMS = ("linf", "l2")
 _ACCOUNTANTS = ("prv", "rdp", "gdp")
 _OWNER = "harden"
-# Severity of a DP run from the ε it spent: ≤ 1 is a strong guarantee, ≤ 10 the usual range, beyond
-# that the formal bound says little.
-_DP_STRONG, _DP_WEAK = 1.0, 10.0
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -574,14 +572,12 @@ def _detector_finding(result: HardeningResult) -> Finding:
     n = max(1, len(adversarial))
     undetected = float(np.mean(adversarial & ~result.flagged)) * 100.0
     caught = float(np.mean(adversarial & result.flagged)) * 100.0
-    return Finding(
-        id="evasion.detector",
-        family=Family.EVASION,
+    return EVASION_DETECTOR.finding(
         title=(
             f"Feature squeezing flags {evaluation.detection_rate:.1%} of successful {attack} examples at "
             f"{evaluation.false_alarm_rate:.1%} false alarms"
         ),
-        severity=severity_for_loss(undetected),
+        severity=rules.accuracy_loss(undetected),
         description=(
             f"Fitted on {result.train_samples} clean samples (threshold at a "
             f"{result.params['false_alarm_rate']:.0%} false-alarm rate), the detector was scored on {n} "
@@ -599,12 +595,6 @@ def _detector_finding(result: HardeningResult) -> Finding:
             "threshold": evaluation.threshold,
             "points_missed": round(undetected, 2),
         },
-        atlas=["AML.T0043"],
-        owasp=["ML01"],
-        mitigations=[
-            "Combine the detector with adversarial training (mlarmor harden --method adversarial-training).",
-            "Log and rate-limit flagged inputs at the serving gateway.",
-        ],
     )
 
 
@@ -716,36 +706,16 @@ def _reaudit(target: Target, train: Dataset, test: Dataset, seed: int) -> dict[s
     }
 
 
-def dp_severity(spent: float, delta: float, n: int) -> Severity:
-    """Severity of a DP training run: ε ≤ 1 none, ≤ 10 low, above medium; δ ≥ 1/n at least medium."""
-    weak_delta = delta >= 1.0 / n
-    if spent > _DP_WEAK:
-        severity = Severity.MEDIUM
-    elif spent > _DP_STRONG or weak_delta:
-        severity = Severity.LOW
-    else:
-        severity = Severity.NONE
-    return max(severity, Severity.MEDIUM) if weak_delta else severity
-
-
 def _dp_finding(dp: DPResult, n: int, evidence: dict[str, Any]) -> Finding:
     spent, delta = dp.epsilon, dp.delta
-    severity = dp_severity(spent, delta, n)
+    severity = rules.dp_training(spent, delta, n)
     caveat = (
         f" δ = {delta:g} is not below 1/n = {1.0 / n:.2g}: the guarantee then allows a few training records "
         "to be revealed outright."
         if delta >= 1.0 / n
         else ""
     )
-    mitigations = []
-    if severity > Severity.NONE:
-        mitigations = [
-            "Train again with a smaller --epsilon (1 or below is strong) and a --delta below 1/n.",
-            "Measure the leakage that remains: mlarmor privacy with a recipe that trains with DP too.",
-        ]
-    return Finding(
-        id="privacy.dp-training",
-        family=Family.INFERENCE,
+    return DP_TRAINING.finding(
         title=f"Trained with differential privacy: ε = {spent:.2f} spent at δ = {delta:g}",
         severity=severity,
         description=(
@@ -757,9 +727,7 @@ def _dp_finding(dp: DPResult, n: int, evidence: dict[str, Any]) -> Finding:
             "or the training-loss history, are not covered. Severity: ε ≤ 1 none, ≤ 10 low, above 10 medium; "
             "δ ≥ 1/n at least medium. Confirm empirically with mlarmor privacy."
         ),
-        impact=min(1.0, spent / (2 * _DP_WEAK)),
+        impact=min(1.0, spent / (2 * rules.DP_WEAK)),
         evidence=evidence,
-        atlas=["AML.T0024.000", "AML.T0024.001"],
-        owasp=["ML03", "ML04"],
-        mitigations=mitigations,
+        mitigations=None if severity > Severity.NONE else [],
     )

@@ -41,6 +41,8 @@ from mlarmor.attacks.poisoning import Poisoned, PoisoningAttack
 from mlarmor.data import Dataset
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 from mlarmor.findings import Family, Finding, Severity
+from mlarmor.risk import severity as rules
+from mlarmor.risk.catalogue import ML02, ML10, POISONING_SIMULATION, SCREEN_TRIGGERS
 from mlarmor.schema import Report, Sections, TargetInfo
 from mlarmor.schema.sections import CurvePoint, PoisoningSection
 from mlarmor.targets.recipe import Recipe
@@ -56,7 +58,6 @@ __all__ = [
 
 POISONING_ATTACKS: tuple[str, ...] = available(Family.POISONING)
 """The registered poisoning attacks (``available(Family.POISONING)``), the names ``attacks`` takes."""
-_ATLAS = ["AML.T0020"]
 
 
 @dataclass(frozen=True)
@@ -294,26 +295,9 @@ def simulate_poisoning(
 
 
 def poisoning_severity(curve: Sequence[SimulationPoint]) -> tuple[Severity, SimulationPoint | None]:
-    """Severity of one attack's curve (rules in the module docstring) and the point that sets it."""
-    base = curve[0]
-    base_asr = base.attack_success or 0.0
-    worst: tuple[Severity, SimulationPoint | None] = (Severity.NONE, None)
-    for p in curve[1:]:
-        gain = (p.attack_success or 0.0) - base_asr if p.attack_success is not None else 0.0
-        lost = base.clean_accuracy - p.clean_accuracy
-        if gain >= 0.9 and p.fraction <= 0.01:
-            level = Severity.CRITICAL
-        elif gain >= 0.5 and p.fraction <= 0.05:
-            level = Severity.HIGH
-        elif gain >= 0.5 or lost >= 0.05:
-            level = Severity.MEDIUM
-        elif gain >= 0.2:
-            level = Severity.LOW
-        else:
-            level = Severity.NONE
-        if level > worst[0]:
-            worst = (level, p)
-    return worst
+    """Severity of one attack's curve and the point that sets it."""
+    severity, index = rules.poisoning_curve([(p.fraction, p.clean_accuracy, p.attack_success) for p in curve])
+    return severity, None if index is None else curve[index]
 
 
 def _finding(sim: PoisoningSimulation, attack: str) -> Finding:
@@ -340,15 +324,9 @@ def _finding(sim: PoisoningSimulation, attack: str) -> Finding:
             f"Poisoning ({attack}): {point.fraction:.1%} of the training data costs "
             f"{base.clean_accuracy - point.clean_accuracy:.1%} of accuracy"
         )
-    mitigations = [
-        "Know where each training sample comes from; sign and verify datasets (mlarmor sign/verify).",
-        "Inspect the training data for poisoned samples before training: mlarmor poisoning inspect-data.",
-        "Inspect trained models for backdoors before deployment: mlarmor poisoning inspect-model.",
-    ]
-    if backdoor:
-        mitigations.append("Screen inputs at run time for triggers (STRIP, mlarmor.defenses.STRIP).")
-    return Finding(
-        id=f"poisoning.{attack}",
+    mitigations = [*POISONING_SIMULATION.mitigations, *([SCREEN_TRIGGERS] if backdoor else [])]
+    return POISONING_SIMULATION.finding(
+        variant=attack,
         family=Family.BACKDOOR if backdoor else Family.POISONING,
         title=title,
         severity=severity,
@@ -365,8 +343,7 @@ def _finding(sim: PoisoningSimulation, attack: str) -> Finding:
             "target_class": sim.target_class,
             "curve": [p.to_dict() for p in curve],
         },
-        atlas=_ATLAS,
-        owasp=["ML02", "ML10"] if backdoor else ["ML02"],
+        owasp=[ML02, ML10] if backdoor else [ML02],
         mitigations=mitigations,
     )
 

@@ -25,13 +25,16 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlarmor.attacks.inference.attribute import AttributeResult
 from mlarmor.attacks.inference.membership import MembershipAttack, MembershipEvidence, default_attacks
 from mlarmor.attacks.inference.metrics import MembershipMetrics, membership_metrics, most_exposed
 from mlarmor.attacks.inference.signals import probabilities
 from mlarmor.data import Dataset
 from mlarmor.defenses.runtime.obfuscation import ObfuscatedTarget, obfuscate_scores
 from mlarmor.errors import InvalidParameterError, invalid_parameter
-from mlarmor.findings import Family, Finding, Location, Severity
+from mlarmor.findings import Finding, Location, Severity
+from mlarmor.risk import severity as rules
+from mlarmor.risk.catalogue import ATTRIBUTE_INFERENCE, MEMBERSHIP_INFERENCE, MODEL_INVERSION
 from mlarmor.schema import Report
 from mlarmor.targets import Target
 from mlarmor.targets.recipe import Recipe
@@ -39,6 +42,8 @@ from mlarmor.targets.recipe import Recipe
 __all__ = [
     "AttackOutcome",
     "PrivacyAudit",
+    "attribute_finding",
+    "attribute_severity",
     "audit_membership",
     "inversion_finding",
     "inversion_severity",
@@ -48,13 +53,6 @@ __all__ = [
 
 Access = Literal["scores", "labels"]
 _OWNER = "audit_membership"
-_ATLAS = ["AML.T0024.000"]  # Exfiltration via ML Inference API: Infer Training Data Membership
-_OWASP = ["ML04"]  # Membership Inference Attack
-_MITIGATIONS = [
-    "Train with differential privacy (DP-SGD) at a small ε and re-audit: `mlarmor harden --method dp`.",
-    "Return labels or rounded top-k scores instead of full probability vectors (output obfuscation).",
-    "Regularise and stop early: the gap between training and held-out loss is what these attacks read.",
-]
 
 
 @dataclass(frozen=True)
@@ -380,18 +378,9 @@ def _outcome(
 
 
 def privacy_severity(metrics: MembershipMetrics) -> Severity:
-    """Severity of the strongest attack's metrics (thresholds in the module docstring)."""
-    low_fpr = metrics.tpr_at_fpr.get("0.001", 0.0)
-    one_pct = metrics.tpr_at_fpr.get("0.01", 0.0)
-    if low_fpr >= 0.10:
-        return Severity.CRITICAL
-    if low_fpr >= 0.02 or metrics.auc >= 0.75:
-        return Severity.HIGH
-    if one_pct >= 0.05 or metrics.auc >= 0.6:
-        return Severity.MEDIUM
-    if metrics.auc >= 0.55:
-        return Severity.LOW
-    return Severity.NONE
+    """Severity of the strongest attack's metrics (:func:`mlarmor.risk.severity.membership`)."""
+    tpr = metrics.tpr_at_fpr
+    return rules.membership(metrics.auc, tpr.get("0.001", 0.0), tpr.get("0.01", 0.0))
 
 
 def to_privacy_report(audit: PrivacyAudit, *, metadata: Mapping[str, Any] | None = None) -> Report:
@@ -400,9 +389,7 @@ def to_privacy_report(audit: PrivacyAudit, *, metadata: Mapping[str, Any] | None
     severity = privacy_severity(best.metrics)
     attacks = {o.name: {**o.metrics.to_dict(), "seconds": round(o.seconds, 4)} for o in audit.outcomes}
     m = best.metrics
-    finding = Finding(
-        id="privacy.membership-inference",
-        family=Family.INFERENCE,
+    finding = MEMBERSHIP_INFERENCE.finding(
         title=(
             f"Membership inference: {best.name} identifies {m.tpr_at_fpr.get('0.01', 0.0):.1%} of members "
             f"at 1% false positives (AUC {m.auc:.3f})"
@@ -430,9 +417,7 @@ def to_privacy_report(audit: PrivacyAudit, *, metadata: Mapping[str, Any] | None
             "target_accuracy": {"members": audit.target_accuracy[0], "nonmembers": audit.target_accuracy[1]},
         },
         location=Location(path=audit.target_name, samples=[i for i, _ in audit.exposed]),
-        atlas=list(_ATLAS),
-        owasp=list(_OWASP),
-        mitigations=list(_MITIGATIONS) if severity > Severity.NONE else [],
+        mitigations=None if severity > Severity.NONE else [],
     )
     meta: dict[str, Any] = {
         "model": audit.target_name,
@@ -451,29 +436,14 @@ def to_privacy_report(audit: PrivacyAudit, *, metadata: Mapping[str, Any] | None
     return Report(kind="privacy", attacks=attacks, findings=[finding], metadata=meta)
 
 
-def inversion_severity(gain: float, identifiable_rate: float) -> Severity:
-    """Severity of a model inversion: how far above a neutral image, and how many classes are recognisable.
-
-    High when at least 80% of the classes are reconstructed closer to their own class mean than to
-    any other and the similarity gain over the neutral image is at least 0.3; medium at 50% and
-    0.2; low when the gain exceeds 0.1; none otherwise.
-    """
-    if identifiable_rate >= 0.8 and gain >= 0.3:
-        return Severity.HIGH
-    if identifiable_rate >= 0.5 and gain >= 0.2:
-        return Severity.MEDIUM
-    if gain > 0.1:
-        return Severity.LOW
-    return Severity.NONE
+inversion_severity = rules.inversion
 
 
 def inversion_finding(result: Any, *, target_name: str) -> Finding:
     """The ``privacy.model-inversion`` finding of an ``invert_classes`` result."""
     gain, rate = float(result.similarity_gain), float(result.identifiable_rate)
     severity = inversion_severity(gain, rate)
-    return Finding(
-        id="privacy.model-inversion",
-        family=Family.INFERENCE,
+    return MODEL_INVERSION.finding(
         title=(
             f"Model inversion reconstructs {rate:.0%} of the classes recognisably (similarity "
             f"{result.mean_similarity:.2f} to the class means, {result.baseline_similarity:.2f} for a "
@@ -495,12 +465,45 @@ def inversion_finding(result: Any, *, target_name: str) -> Finding:
             "classes": [int(c) for c in result.classes],
         },
         location=Location(path=target_name),
-        atlas=["AML.T0024.001"],
-        owasp=["ML03"],
-        mitigations=[
-            "Serve labels or rounded top-k scores instead of logits or full probability vectors.",
-            "Train with differential privacy (`mlarmor harden --method dp`) and re-run the inversion.",
-        ]
-        if severity > Severity.NONE
-        else [],
+        mitigations=None if severity > Severity.NONE else [],
+    )
+
+
+def attribute_severity(result: AttributeResult) -> Severity:
+    """Severity of an attribute-inference result, from its lift.
+
+    **none** when the lift is under 0.02 or its 95% interval reaches 0 (no leak distinguishable
+    from imputation); otherwise **critical** at a lift of 0.4 or more, **high** at 0.2, **medium**
+    at 0.1, **low** below. The lift is in balanced-accuracy or R² points: 0.2 means the model
+    lets the attacker get 20 points more than imputation does.
+    """
+    return rules.attribute_lift(result.lift, result.lift_interval[0])
+
+
+def attribute_finding(result: AttributeResult, *, target_name: str) -> Finding:
+    """The ``privacy.attribute-inference`` finding of one sensitive feature."""
+    severity = attribute_severity(result)
+    metric = "balanced accuracy" if result.kind == "categorical" else "R²"
+    low, high = result.lift_interval
+    return ATTRIBUTE_INFERENCE.finding(
+        title=(
+            f"Attribute inference of {result.feature!r}: {metric} {result.attack_score:.3f} with the model "
+            f"vs {result.baseline_score:.3f} without it (lift {result.lift:+.3f})"
+        ),
+        severity=severity,
+        description=(
+            f"An attacker who knows a record's other features and label guessed the sensitive feature "
+            f"{result.feature!r} ({result.kind}) of {result.n_test} records after learning from "
+            f"{result.n_train} reference records. Without the model (imputation) the guess reaches {metric} "
+            f"{result.baseline_score:.3f}; with the target's {result.access} "
+            f"({'its output on the record and ' if result.observed_output else ''}its confidence in the "
+            f"label under {len(result.candidates)} candidate values) it reaches {result.attack_score:.3f}: "
+            f"the model reveals {result.lift:+.3f} (95% interval {low:+.3f} to {high:+.3f}) beyond what the "
+            "other features tell. Severity by lift: ≥ 0.4 critical, ≥ 0.2 high, ≥ 0.1 medium, ≥ 0.02 low, "
+            "none when the interval reaches 0."
+        ),
+        impact=min(1.0, max(0.0, result.lift)),
+        evidence=result.to_dict(),
+        location=Location(path=target_name, samples=list(result.exposed()) or None),
+        mitigations=None if severity > Severity.NONE else [],
     )

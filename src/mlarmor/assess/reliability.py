@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 from mlarmor.attacks import PGD, Square
 from mlarmor.errors import invalid_parameter
-from mlarmor.findings import Family, Finding, Location, Severity
+from mlarmor.findings import Finding, Location, Severity
+from mlarmor.risk.catalogue import RELIABILITY
 from mlarmor.targets import Differentiable, Target, looks_like_probabilities
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ __all__ = ["check_reliability"]
 _OWNER = "check_reliability"
 _MAX_SAMPLES = 256
 _ATTACK_SAMPLES = 100
-_ATLAS = ["AML.T0043.000"]  # Craft Adversarial Data: White-Box Optimization
-_OWASP = ["ML01"]
 _DIFF_ATOL = 1e-6
 _ZERO_GRAD_SHARE = 0.10
 _LARGE_EPS_MAX_ACCURACY = 0.10
@@ -129,16 +128,13 @@ def _finding(
     mitigations: list[str],
     where: Location,
 ) -> Finding:
-    return Finding(
-        id=f"evasion.reliability.{name}",
-        family=Family.EVASION,
+    return RELIABILITY.finding(
+        variant=name,
         title=title,
         severity=severity,
         description=description,
         evidence=evidence,
         location=where,
-        atlas=list(_ATLAS),
-        owasp=list(_OWASP),
         mitigations=mitigations,
     )
 

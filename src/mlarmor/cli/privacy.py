@@ -11,9 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlarmor.assess.privacy import PrivacyAudit, audit_membership, inversion_finding, to_privacy_report
+from mlarmor.assess.privacy import (
+    PrivacyAudit,
+    attribute_finding,
+    audit_membership,
+    inversion_finding,
+    to_privacy_report,
+)
 from mlarmor.attacks.inference import MEMBERSHIP_ATTACKS
-from mlarmor.attacks.inference.attribute import AttributeResult, attribute_finding, attribute_inference
+from mlarmor.attacks.inference.attribute import AttributeResult, attribute_inference
 from mlarmor.cli._common import (
     BOUNDS,
     CLASSES,

@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from mlarmor.errors import IntegrityError
-from mlarmor.findings import Family, Finding, Location, Severity
+from mlarmor.findings import Finding, Location, Severity
 from mlarmor.integrity._files import (
     CHUNK_SIZE,
     FileEntry,
@@ -30,15 +30,10 @@ from mlarmor.integrity._files import (
 from mlarmor.integrity.keys import key_id, load_public_key
 from mlarmor.integrity.manifest import Manifest
 from mlarmor.integrity.signing import Envelope, default_signature_path, pae, read_signature
+from mlarmor.risk.catalogue import INTEGRITY_BAD_SIGNATURE, INTEGRITY_FILE, INTEGRITY_WRONG_KEY, SUPPLY_CHAIN
 
 __all__ = ["FileDifference", "VerificationResult", "verify_path"]
 
-_ATLAS = ["AML.T0010.003"]
-_OWASP = ["ML06"]
-_MITIGATION = (
-    "Do not load this model. Obtain it again from its trusted source, or sign it again only after "
-    "reviewing the change and scanning it with 'mlarmor scan'."
-)
 
 Change = Literal["added", "removed", "changed", "renamed"]
 
@@ -104,7 +99,7 @@ class FileDifference:
         if self.detail:
             evidence["detail"] = self.detail
         location = Location(path=str(root), member=self.name if kind == "directory" else None)
-        severity = Severity.CRITICAL if self.change == "changed" else Severity.HIGH
+        severity = INTEGRITY_FILE.fixed_severity(self.change) or Severity.HIGH
         titles = {
             "added": "File added after signing",
             "removed": "Signed file removed",
@@ -124,9 +119,8 @@ class FileDifference:
                 if self.change == "added"
                 else "Signed file replaced by a special file"
             )
-        return Finding(
-            id=f"integrity.file-{self.change}",
-            family=Family.INTEGRITY,
+        return INTEGRITY_FILE.finding(
+            variant=self.change,
             title=f"{title}: {self.name}",
             severity=severity,
             description=(
@@ -135,9 +129,7 @@ class FileDifference:
             ),
             evidence=evidence,
             location=location,
-            atlas=list(_ATLAS) + (["AML.T0018.002"] if self.change in ("added", "changed") else []),
-            owasp=list(_OWASP),
-            mitigations=[_MITIGATION],
+            atlas=None if self.change in ("added", "changed") else [SUPPLY_CHAIN],
         )
 
 
@@ -191,9 +183,7 @@ class VerificationResult:
         evidence = {"key_id": self.key_id, "signature_key_ids": list(self.signature_key_ids)}
         if wrong_key:
             claimed = ", ".join(k[:16] + "..." for k in self.signature_key_ids) or "none"
-            return Finding(
-                id="integrity.wrong-key",
-                family=Family.INTEGRITY,
+            return INTEGRITY_WRONG_KEY.finding(
                 title="Signature was made with a different key",
                 severity=Severity.CRITICAL,
                 description=(
@@ -203,16 +193,8 @@ class VerificationResult:
                 ),
                 evidence=evidence,
                 location=Location(path=str(self.signature_path)),
-                atlas=list(_ATLAS),
-                owasp=list(_OWASP),
-                mitigations=[
-                    "Verify with the publisher's public key; if that is the key used, treat the "
-                    "model as tampered and obtain it again from its trusted source."
-                ],
             )
-        return Finding(
-            id="integrity.bad-signature",
-            family=Family.INTEGRITY,
+        return INTEGRITY_BAD_SIGNATURE.finding(
             title="Signature does not match the signed manifest",
             severity=Severity.CRITICAL,
             description=(
@@ -221,9 +203,6 @@ class VerificationResult:
             ),
             evidence=evidence,
             location=Location(path=str(self.signature_path)),
-            atlas=list(_ATLAS),
-            owasp=list(_OWASP),
-            mitigations=[_MITIGATION],
         )
 
 

@@ -7,9 +7,7 @@ one call each, ``attack.score(evidence)`` on a :class:`MembershipEvidence`, repo
 
 from mlarmor.attacks.inference.attribute import (
     AttributeResult,
-    attribute_finding,
     attribute_inference,
-    attribute_severity,
 )
 from mlarmor.attacks.inference.inversion import (
     InversionResult,
@@ -57,9 +55,7 @@ __all__ = [
     "Objective",
     "ShadowModelAttack",
     "ThresholdAttack",
-    "attribute_finding",
     "attribute_inference",
-    "attribute_severity",
     "auc",
     "balanced_accuracy",
     "by_label",

@@ -37,10 +37,9 @@ import numpy as np
 
 from mlarmor.data import Dataset
 from mlarmor.errors import InvalidParameterError, invalid_parameter
-from mlarmor.findings import Family, Finding, Location, Severity
 from mlarmor.targets.base import Target
 
-__all__ = ["AttributeResult", "attribute_finding", "attribute_inference", "attribute_severity"]
+__all__ = ["AttributeResult", "attribute_inference"]
 
 Kind = Literal["categorical", "numeric"]
 Access = Literal["scores", "labels"]
@@ -53,15 +52,6 @@ _MIN_TRAIN = 20
 _MIN_TEST = 10
 _BOOTSTRAP = 500
 _ONE_THREAD_ROWS = 20_000
-_MIN_LIFT = 0.02  # below this a significant lift is still too small to report
-_ATLAS = ["AML.T0024.001"]  # Exfiltration via AI Inference API: Invert AI Model
-_OWASP = ["ML03"]  # Model Inversion Attack
-_MITIGATIONS = [
-    "Train with differential privacy (DP-SGD) at a small ε and re-audit: `mlarmor harden --method dp`.",
-    "Return labels or rounded top-k scores instead of full probability vectors (output obfuscation).",
-    "Do not publish the model's output for a record together with the record's other attributes.",
-    "Leave the sensitive feature out of the model's inputs where the task allows it.",
-]
 
 
 @dataclass(frozen=True)
@@ -449,56 +439,3 @@ def _lift_interval(
         lifts.append(_scores(attack[pick], t, kind) - _scores(baseline[pick], t, kind))
     low, high = np.nanpercentile(np.concatenate(lifts), [2.5, 97.5])
     return float(low), float(high)
-
-
-def attribute_severity(result: AttributeResult) -> Severity:
-    """Severity of an attribute-inference result, from its lift.
-
-    **none** when the lift is under 0.02 or its 95% interval reaches 0 (no leak distinguishable
-    from imputation); otherwise **critical** at a lift of 0.4 or more, **high** at 0.2, **medium**
-    at 0.1, **low** below. The lift is in balanced-accuracy or R² points: 0.2 means the model
-    lets the attacker get 20 points more than imputation does.
-    """
-    lift = result.lift
-    if lift < _MIN_LIFT or result.lift_interval[0] <= 0:
-        return Severity.NONE
-    if lift >= 0.4:
-        return Severity.CRITICAL
-    if lift >= 0.2:
-        return Severity.HIGH
-    if lift >= 0.1:
-        return Severity.MEDIUM
-    return Severity.LOW
-
-
-def attribute_finding(result: AttributeResult, *, target_name: str) -> Finding:
-    """The ``privacy.attribute-inference`` finding of one sensitive feature."""
-    severity = attribute_severity(result)
-    metric = "balanced accuracy" if result.kind == "categorical" else "R²"
-    low, high = result.lift_interval
-    return Finding(
-        id="privacy.attribute-inference",
-        family=Family.INFERENCE,
-        title=(
-            f"Attribute inference of {result.feature!r}: {metric} {result.attack_score:.3f} with the model "
-            f"vs {result.baseline_score:.3f} without it (lift {result.lift:+.3f})"
-        ),
-        severity=severity,
-        description=(
-            f"An attacker who knows a record's other features and label guessed the sensitive feature "
-            f"{result.feature!r} ({result.kind}) of {result.n_test} records after learning from "
-            f"{result.n_train} reference records. Without the model (imputation) the guess reaches {metric} "
-            f"{result.baseline_score:.3f}; with the target's {result.access} "
-            f"({'its output on the record and ' if result.observed_output else ''}its confidence in the "
-            f"label under {len(result.candidates)} candidate values) it reaches {result.attack_score:.3f}: "
-            f"the model reveals {result.lift:+.3f} (95% interval {low:+.3f} to {high:+.3f}) beyond what the "
-            "other features tell. Severity by lift: ≥ 0.4 critical, ≥ 0.2 high, ≥ 0.1 medium, ≥ 0.02 low, "
-            "none when the interval reaches 0."
-        ),
-        impact=min(1.0, max(0.0, result.lift)),
-        evidence=result.to_dict(),
-        location=Location(path=target_name, samples=list(result.exposed()) or None),
-        atlas=list(_ATLAS),
-        owasp=list(_OWASP),
-        mitigations=list(_MITIGATIONS) if severity > Severity.NONE else [],
-    )
