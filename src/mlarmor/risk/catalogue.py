@@ -477,7 +477,8 @@ def to_markdown() -> str:
         families = ", ".join(f.value for f in (k.family, *k.other_families))
         fixed = ""
         if k.variants and not k.fixed:
-            fixed = " " + "; ".join(f"{v}: {sev.label}" for v, sev in k.variants.items() if sev is not None) + "."
+            levels = [f"{v}: {sev.label}" for v, sev in k.variants.items() if sev is not None]
+            fixed = " " + "; ".join(levels) + "."
         lines.append(
             f"| {', '.join(f'`{i}`' for i in k.ids())} | {families} | {', '.join(k.atlas)} | "
             f"{', '.join(k.owasp)} | {k.rule}{fixed} | {' '.join(f'• {m}' for m in k.mitigations) or '—'} |"
