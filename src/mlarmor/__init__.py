@@ -6,6 +6,7 @@ and returns a frozen result with ``to_report()``:
 =====================================  ======================================================
 ``mlarmor evasion``                    :func:`evaluate_evasion` → ``EvasionAssessment``
 ``mlarmor harden``                     :func:`harden` → ``HardeningResult``
+``mlarmor privacy``                    :func:`audit_privacy` → ``PrivacyResult``
 ``mlarmor poisoning simulate``         :func:`simulate_poisoning` → ``PoisoningSimulation``
 ``mlarmor poisoning inspect-model``    :func:`inspect_model` → ``ModelInspectionResult``
 ``mlarmor poisoning inspect-data``     :func:`inspect_data` → ``DataInspectionResult``
@@ -30,9 +31,11 @@ if TYPE_CHECKING:
     from mlarmor.assess.harden import harden
     from mlarmor.assess.inspection import inspect_data, inspect_model, sanitize
     from mlarmor.assess.poisoning import simulate_poisoning
+    from mlarmor.assess.privacy_audit import audit_privacy
 
 # Public name -> the module that defines it.
 _VERBS: dict[str, str] = {
+    "audit_privacy": "mlarmor.assess.privacy_audit",
     "evaluate_evasion": "mlarmor.assess.evasion",
     "harden": "mlarmor.assess.harden",
     "inspect_data": "mlarmor.assess.inspection",
@@ -43,6 +46,7 @@ _VERBS: dict[str, str] = {
 
 __all__ = [
     "__version__",
+    "audit_privacy",
     "evaluate_evasion",
     "harden",
     "inspect_data",

@@ -166,6 +166,10 @@ def test_cli(split, target, tmp_path: Path) -> None:
     assert result.exit_code in (0, 1), result.output
     report = json.loads(result.output[result.output.index("{") :])
     assert set(report["attacks"]) == {"loss", "lira-offline"}
+    section = report["sections"]["privacy"]
+    assert set(section["attacks"]) == {"loss", "lira-offline"}
+    assert section["attacks"]["loss"]["auc"] == report["attacks"]["loss"]["auc"]
+    assert (section["n_reference"], section["best_attack"]) == (2, report["metadata"]["best_attack"])
     assert (tmp_path / "roc.svg").read_text().startswith("<?xml")
     assert list((tmp_path / "cache").rglob("*.npz"))  # reference outputs cached
     again = runner.invoke(app, args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -13,13 +14,9 @@ from rich.table import Table
 
 from mlarmor.assess.privacy import (
     PrivacyAudit,
-    attribute_finding,
-    audit_membership,
-    inversion_finding,
-    to_privacy_report,
 )
 from mlarmor.attacks.inference import MEMBERSHIP_ATTACKS
-from mlarmor.attacks.inference.attribute import AttributeResult, attribute_inference
+from mlarmor.attacks.inference.attribute import AttributeResult
 from mlarmor.cli._common import (
     BOUNDS,
     CLASSES,
@@ -32,17 +29,16 @@ from mlarmor.cli._common import (
     STD,
     TRUST,
     WEIGHTS,
+    check_format,
     emit_report,
     err_console,
     exit_for,
-    fail,
     handles_errors,
     load_model,
     parse_severity,
     parse_shape,
     print_finding,
-    progress_bar,
-    status,
+    progress_reporter,
     write_output,
 )
 from mlarmor.data import load_dataset
@@ -50,8 +46,6 @@ from mlarmor.schema import Report
 
 __all__ = ["privacy"]
 
-_FORMATS = ("table", "json", "sarif")
-_ACCESS = ("scores", "labels")
 _ATTACK_HELP = f"Attack to run (repeatable): {', '.join(MEMBERSHIP_ATTACKS)}. Default: all that apply."
 
 
@@ -223,146 +217,65 @@ def privacy(
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
-    if output_format not in _FORMATS:
-        raise fail(f"unknown --format {output_format!r}.", f"use one of: {', '.join(_FORMATS)}")
-    if access not in _ACCESS:
-        raise fail(f"unknown --access {access!r}.", "use scores or labels")
-    for name in attack or []:
-        if name not in MEMBERSHIP_ATTACKS:
-            raise fail(f"unknown --attack {name!r}.", f"use one of: {', '.join(MEMBERSHIP_ATTACKS)}")
-    if reference_models < 0 or reference_models % 2:
-        raise fail(
-            f"--reference-models must be an even number >= 0, got {reference_models}.",
-            "each example is in exactly half of the reference models: use e.g. 16",
-        )
-    if workers is not None and workers < 1:
-        raise fail(f"--workers must be at least 1, got {workers}.")
+    from mlarmor.assess.privacy_audit import audit_privacy
+
+    check_format(output_format)
     threshold = parse_severity(fail_on)
     shape = parse_shape(input_shape)
-
     member_data = load_dataset(members, label_column=label_column, bounds=bounds)
     nonmember_data = load_dataset(nonmembers, label_column=label_column, bounds=bounds)
     low = min(member_data.bounds[0], nonmember_data.bounds[0])
     high = max(member_data.bounds[1], nonmember_data.bounds[1])
     target = load_model(
-        model,
-        bounds=(low, high),
-        input_shape=shape or member_data.input_shape,
-        weights=weights,
-        classes=classes,
-        trust=trust,
-        mean=mean,
-        std=std,
-    )
-    from mlarmor.targets.recipe import load_recipe, recipe_for
-
-    served = target
-    if top_k is not None or decimals is not None:
-        from mlarmor.defenses import ObfuscatedTarget
-
-        # The recipe still trains plain reference models: the attacker models the training, and
-        # the wrapper is what the deployed endpoint returns.
-        served = ObfuscatedTarget(target, top_k=top_k, decimals=decimals)
-
+        model, bounds=(low, high), input_shape=shape or member_data.input_shape, weights=weights,
+        classes=classes, trust=trust, mean=mean, std=std,
+    )  # fmt: skip
     built_recipe = None
-    if reference_models > 0 and access == "scores":
-        if recipe is not None:
-            built_recipe = load_recipe(recipe, num_classes=target.num_classes)
-        else:
-            built_recipe = recipe_for(target, num_classes=target.num_classes)
-    chosen = [MEMBERSHIP_ATTACKS[name] for name in attack] if attack else None
-    attributes: list[AttributeResult] = []
-    for item in sensitive or []:
-        # Before the membership audit, so that a wrong feature fails at once, not after it.
-        with status(f"attribute inference of {item}"):
-            result = attribute_inference(
-                served,
-                member_data,
-                _feature(item),
-                known=nonmember_data,
-                seed=seed,
-                access=access,  # type: ignore[arg-type]  # checked against _ACCESS
-            )
-        if all(r.index != result.index for r in attributes):
-            attributes.append(result)
-    inversion = None
-    if invert or invert_images is not None:
-        from mlarmor.attacks.inference.inversion import invert_classes
+    if recipe is not None and reference_models > 0 and access == "scores":
+        from mlarmor.targets.recipe import load_recipe
 
-        with status("model inversion: reconstructing one representative per class"):
-            inversion = invert_classes(target, seed=seed, reference=(member_data.x, member_data.y))  # type: ignore[arg-type]
-        if invert_images is not None:
-            from mlarmor.report import image_grid_svg
-
-            low, high = target.bounds
-            pictures = (np.asarray(inversion.images, dtype=np.float64) - low) / (high - low)
-            labels = [
-                f"class {c}: sim {s:.2f}"
-                for c, s in zip(inversion.classes, inversion.similarity, strict=True)
-            ]
-            write_output(
-                image_grid_svg(pictures, labels=labels, title=f"Model inversion of {target.name}"),
-                invert_images,
-                option="--invert-images",
-            )
-            err_console.print(f"reconstructions written to {invert_images}", highlight=False)
-    cache = None if no_cache else (cache_dir or _default_cache())
-    with progress_bar() as bar:
-        task = bar.add_task("reference models", total=reference_models)
-
-        def on_progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        audit = audit_membership(
-            served,
-            member_data,
-            nonmember_data,
-            recipe=built_recipe,
-            n_reference=reference_models if access == "scores" else 0,
-            access=access,  # type: ignore[arg-type]  # checked against _ACCESS
-            attacks=chosen,
-            seed=seed,
-            workers=workers,
-            cache_dir=cache,
-            progress=on_progress,
-            delta=delta,
-            augmentations=augment,
-        )
+        built_recipe = load_recipe(recipe, num_classes=target.num_classes)
+    with progress_reporter() as progress:
+        result = audit_privacy(
+            target, member_data, nonmember_data, recipe=built_recipe, reference_models=reference_models,
+            access=access, attacks=attack, top_k=top_k, decimals=decimals, augment=augment,  # type: ignore[arg-type]
+            sensitive=[_feature(item) for item in sensitive or []],
+            invert=invert or invert_images is not None,
+            seed=seed, workers=workers, cache_dir=None if no_cache else (cache_dir or _default_cache()),
+            delta=delta, progress=progress,
+        )  # fmt: skip
+    if invert_images is not None and result.inversion is not None:
+        write_output(_inversion_svg(result.inversion, target), invert_images, option="--invert-images")
+        err_console.print(f"reconstructions written to {invert_images}", highlight=False)
     if plot is not None:
-        from mlarmor.attacks.inference.metrics import roc_curve
-        from mlarmor.report import roc_curve_svg
-
-        curves = {}
-        for o in audit.outcomes:
-            rows = ~(o.scores != o.scores)  # label-only scores only part of the pool
-            fpr, tpr, _ = roc_curve(o.scores[rows], audit.is_member[rows])
-            curves[o.name] = (fpr, tpr)
-        write_output(roc_curve_svg(curves), plot, option="--plot")
+        write_output(_roc_svg(result.membership), plot, option="--plot")
         err_console.print(f"ROC curves written to {plot}", highlight=False)
-    report = to_privacy_report(
-        audit,
-        metadata={"fail_on": threshold.label, "model": model, "members": members, "nonmembers": nonmembers},
+    report = result.to_report(
+        metadata={"fail_on": threshold.label, "model": model, "members": members, "nonmembers": nonmembers}
     )
-    if attributes:
-        report = report.model_copy(
-            update={
-                "attacks": {
-                    **(report.attacks or {}),
-                    **{f"attribute:{r.feature}": r.to_dict() for r in attributes},
-                },
-                "findings": [
-                    *report.findings,
-                    *(attribute_finding(r, target_name=audit.target_name) for r in attributes),
-                ],
-                "metadata": {**report.metadata, "sensitive": [r.feature for r in attributes]},
-            }
-        )
-    if inversion is not None:
-        report = report.model_copy(
-            update={
-                "attacks": {**(report.attacks or {}), "inversion": inversion.to_dict()},
-                "findings": [*report.findings, inversion_finding(inversion, target_name=audit.target_name)],
-            }
-        )
-    emit_report(report, output_format, output, lambda out: _print_table(report, audit, out, attributes))
+    emit_report(
+        report, output_format, output,
+        lambda out: _print_table(report, result.membership, out, result.attributes),
+    )  # fmt: skip
     raise exit_for(report, threshold)
+
+
+def _inversion_svg(inversion: Any, target: Any) -> str:
+    from mlarmor.report import image_grid_svg
+
+    low, high = target.bounds
+    pictures = (np.asarray(inversion.images, dtype=np.float64) - low) / (high - low)
+    labels = [f"class {c}: sim {s:.2f}" for c, s in zip(inversion.classes, inversion.similarity, strict=True)]
+    return image_grid_svg(pictures, labels=labels, title=f"Model inversion of {target.name}")
+
+
+def _roc_svg(audit: PrivacyAudit) -> str:
+    from mlarmor.attacks.inference.metrics import roc_curve
+    from mlarmor.report import roc_curve_svg
+
+    curves = {}
+    for o in audit.outcomes:
+        rows = ~(o.scores != o.scores)  # label-only scores only part of the pool
+        fpr, tpr, _ = roc_curve(o.scores[rows], audit.is_member[rows])
+        curves[o.name] = (fpr, tpr)
+    return roc_curve_svg(curves)
