@@ -18,10 +18,12 @@ from mlarmor.schema import SCHEMA_VERSION
 runner = CliRunner()
 
 FACTORY = """
+import torch
 from torch import nn
 
 
 def build():
+    torch.manual_seed(0)  # the same initial weights whatever ran before in this test worker
     return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
 """
 

@@ -32,7 +32,7 @@ def _root(
 
 
 def _register() -> None:
-    from mlarmor.cli import backdoor, demo, evasion, harden, integrity, poisoning, privacy, scan
+    from mlarmor.cli import demo, evasion, harden, integrity, poisoning, privacy, scan
 
     app.command("scan", no_args_is_help=True)(scan.scan)
     app.command("keygen", no_args_is_help=True)(integrity.keygen)
@@ -41,9 +41,6 @@ def _register() -> None:
     app.command("evasion", no_args_is_help=True)(evasion.evasion)
     app.command("harden", no_args_is_help=True)(harden.harden)
     app.command("privacy", no_args_is_help=True)(privacy.privacy)
-    poisoning.app.command("inspect-data", no_args_is_help=True)(backdoor.inspect_data)
-    poisoning.app.command("inspect-model", no_args_is_help=True)(backdoor.inspect_model)
-    poisoning.app.command("sanitize", no_args_is_help=True)(backdoor.sanitize)
     app.add_typer(poisoning.app, name="poisoning")
     app.command("demo")(demo.demo)
 

@@ -1,8 +1,11 @@
-"""``mlarmor poisoning``: simulate data poisoning, find poisoned samples, inspect models for backdoors."""
+"""``mlarmor poisoning simulate``: retrain the recipe on poisoned data and measure the damage.
+
+The work is :func:`mlarmor.simulate_poisoning`; this module parses the options, loads the data,
+calls it and renders the report.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlarmor.assess.poisoning import (
-    POISONING_ATTACKS,
-    PoisoningSimulation,
-    simulate_poisoning,
-    to_poisoning_report,
-)
+from mlarmor.assess.poisoning import POISONING_ATTACKS, PoisoningSimulation, simulate_poisoning
 from mlarmor.cli._common import (
     BOUNDS,
     CLASSES,
@@ -24,6 +22,7 @@ from mlarmor.cli._common import (
     INPUT_SHAPE,
     LABEL_COLUMN,
     OUTPUT,
+    check_format,
     emit_report,
     err_console,
     exit_for,
@@ -32,56 +31,17 @@ from mlarmor.cli._common import (
     parse_params,
     parse_severity,
     parse_shape,
-    print_finding,
     progress_bar,
     write_output,
 )
-from mlarmor.data import Dataset, load_dataset
+from mlarmor.cli.poisoning._shared import RECIPE, load_data, print_findings
+from mlarmor.data import Dataset
 from mlarmor.schema import Report
 
-__all__ = ["app"]
+__all__ = ["simulate"]
 
-app = typer.Typer(
-    name="poisoning",
-    help="Simulate data poisoning, find poisoned training samples, inspect models for backdoors.",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
-
-_FORMATS = ("table", "json", "sarif")
 _IMAGE_TRIGGERS = ("badnets", "blend", "warp")
 _ATTACK_HELP = f"Attack (repeatable): {', '.join(POISONING_ATTACKS)}. Default: badnets."
-RECIPE = typer.Option(
-    None,
-    "--recipe",
-    help="How the model is trained: file.py:train (train(x, y, seed) -> torch module), or a built-in "
-    "demo:digits-cnn / demo:digits-mlp.",
-)
-
-
-def _check_format(output_format: str) -> None:
-    if output_format not in _FORMATS:
-        raise fail(f"unknown --format {output_format!r}.", f"use one of: {', '.join(_FORMATS)}")
-
-
-def _load(
-    source: str,
-    *,
-    label_column: str | None,
-    bounds: tuple[float, float] | None,
-    shape: tuple[int, ...] | None,
-) -> Dataset:
-    """Load a dataset, reshaped to ``--input-shape`` when one is given (flat rows to images)."""
-    data = load_dataset(source, label_column=label_column, bounds=bounds)
-    if shape is None or shape == data.input_shape:
-        return data
-    if int(np.prod(shape)) != int(np.prod(data.input_shape)):
-        raise fail(
-            f"--input-shape {','.join(map(str, shape))} does not fit the {data.input_shape} rows "
-            f"of {source}.",
-            "give a shape with the same number of values as one row",
-        )
-    return replace(data, x=data.x.reshape(len(data.x), *shape), feature_low=None, feature_high=None)
 
 
 def _num_classes(classes: int | None, *datasets: Dataset) -> int:
@@ -129,12 +89,7 @@ def _print_simulation(report: Report, sim: PoisoningSimulation, out: Console) ->
                 f"{p.seconds:.1f}",
             )
         out.print(table)
-    _print_findings(report, out)
-
-
-def _print_findings(report: Report, out: Console) -> None:
-    for finding in report.findings:
-        print_finding(finding, out)
+    print_findings(report, out)
 
 
 def _suffixed(path: Path, name: str, many: bool) -> Path:
@@ -198,7 +153,6 @@ def _curve_plot(sim: PoisoningSimulation) -> str:
     )
 
 
-@app.command("simulate", no_args_is_help=True)
 @handles_errors
 def simulate(
     data: str = typer.Option(
@@ -263,7 +217,7 @@ def simulate(
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
-    _check_format(output_format)
+    check_format(output_format)
     threshold = parse_severity(fail_on)
     for name in attack or []:
         if name not in POISONING_ATTACKS:
@@ -282,11 +236,11 @@ def simulate(
     if trigger_image is not None and not set(attack or ["badnets"]) & set(_IMAGE_TRIGGERS):
         raise fail("--trigger-image needs a backdoor attack.", "add --attack badnets, blend or warp")
     shape = parse_shape(input_shape)
-    train_data = _load(data, label_column=label_column, bounds=bounds, shape=shape)
+    train_data = load_data(data, label_column=label_column, bounds=bounds, shape=shape)
     if test is None:
         train_data, test_data = train_data.split(0.25, seed=seed)
     else:
-        test_data = _load(test, label_column=label_column, bounds=bounds, shape=shape)
+        test_data = load_data(test, label_column=label_column, bounds=bounds, shape=shape)
     n_cls = _num_classes(classes, train_data, test_data)
     from mlarmor.targets.recipe import load_recipe, recipe_for
 
@@ -326,8 +280,8 @@ def simulate(
     if plot is not None:
         write_output(_curve_plot(sim), plot, option="--plot")
         err_console.print(f"curves written to {plot}", highlight=False)
-    report = to_poisoning_report(
-        sim, metadata={"fail_on": threshold.label, "data": data, "test": test, "recipe": recipe or model}
+    report = sim.to_report(
+        metadata={"fail_on": threshold.label, "data": data, "test": test, "recipe": recipe or model}
     )
     emit_report(report, output_format, output, lambda out: _print_simulation(report, sim, out))
     raise exit_for(report, threshold)
