@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console, Group
@@ -25,7 +25,6 @@ from mlarmor.integrity import (
     verify_path,
 )
 from mlarmor.integrity._files import ProgressCallback
-from mlarmor.schema import Report
 
 __all__ = ["keygen", "sign", "verify"]
 
@@ -150,23 +149,6 @@ def sign(
     console.print(f"key id: {result.key_id}", highlight=False)
 
 
-def _metadata(result: VerificationResult) -> dict[str, Any]:
-    m = result.manifest
-    return {
-        "path": str(result.path),
-        "signature": str(result.signature_path),
-        "key_id": result.key_id,
-        "signature_key_ids": list(result.signature_key_ids),
-        "signature_valid": result.signature_valid,
-        "ok": result.ok,
-        "model_name": m.model_name if m else None,
-        "root_digest": m.root_digest if m else None,
-        "files_signed": len(m.entries) if m else None,
-        "files_checked": result.files_checked,
-        "signed_at": result.signed_at,
-    }
-
-
 def _summary(result: VerificationResult) -> Group:
     if result.ok:
         headline = Text(
@@ -230,8 +212,7 @@ def verify(
     with _progress("verifying") as progress:
         result = verify_path(path, public_key, signature=signature, workers=workers, progress=progress)
     if output_format == "json":
-        report = Report(kind="verify", findings=list(result.findings), metadata=_metadata(result))
-        write_output(report.model_dump_json(indent=2), output)
+        write_output(result.to_report().model_dump_json(indent=2), output)
     elif output is not None:
         buffer = io.StringIO()
         Console(file=buffer, width=120, no_color=True, highlight=False).print(_summary(result))

@@ -8,9 +8,10 @@ unauthenticated manifest says nothing trustworthy, so a bad signature is reporte
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -31,6 +32,7 @@ from mlarmor.integrity.keys import key_id, load_public_key
 from mlarmor.integrity.manifest import Manifest
 from mlarmor.integrity.signing import Envelope, default_signature_path, pae, read_signature
 from mlarmor.risk.catalogue import INTEGRITY_BAD_SIGNATURE, INTEGRITY_FILE, INTEGRITY_WRONG_KEY, SUPPLY_CHAIN
+from mlarmor.schema import Report
 
 __all__ = ["FileDifference", "VerificationResult", "verify_path"]
 
@@ -170,6 +172,25 @@ class VerificationResult:
     def key_matches(self) -> bool:
         """Whether the envelope names the verifying key (an unsigned hint, see ``signature_valid``)."""
         return self.key_id in self.signature_key_ids
+
+    def to_report(self, *, metadata: Mapping[str, Any] | None = None) -> Report:
+        """The ``kind="verify"`` report: the findings, and what was checked under ``metadata``."""
+        m = self.manifest
+        meta: dict[str, Any] = {
+            "path": str(self.path),
+            "signature": str(self.signature_path),
+            "key_id": self.key_id,
+            "signature_key_ids": list(self.signature_key_ids),
+            "signature_valid": self.signature_valid,
+            "ok": self.ok,
+            "model_name": m.model_name if m else None,
+            "root_digest": m.root_digest if m else None,
+            "files_signed": len(m.entries) if m else None,
+            "files_checked": self.files_checked,
+            "signed_at": self.signed_at,
+        }
+        meta.update(metadata or {})
+        return Report(kind="verify", findings=list(self.findings), metadata=meta)
 
     @property
     def findings(self) -> tuple[Finding, ...]:
