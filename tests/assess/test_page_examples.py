@@ -9,11 +9,11 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = {
-    "privacy.md": ["lira-online", "Membership inference"],
+    "privacy.md": ["lira-online", "Membership inference", "privacy.attribute-inference"],
     "inversion.md": [],
     "dp.md": [],
     "hardening.md": ["clean ", "adversarial-training ['evasion.accuracy-loss']"],
-    "poisoning.md": ["infected=True target_class=0", "STRIP:"],
+    "poisoning.md": ["infected=True target_class=0", "STRIP:", "verb: infected=True -> inspect-model"],
 }
 
 
