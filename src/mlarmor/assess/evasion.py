@@ -209,8 +209,7 @@ def evaluate_evasion(
             names the black-box attacks that work).
     """
     levels, budget = _check_eps(eps, budget_eps)
-    if norm not in _NORMS:
-        raise invalid_parameter("norm", _OWNER, f"one of {list(_NORMS)}", norm)
+    check_choice(norm, "norm", _OWNER, _NORMS)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise invalid_parameter("seed", _OWNER, "an int in [0, inf)", seed)
     if n_samples is not None and (

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mlarmor._validation import check_choice, check_int
 from mlarmor.assess import evaluate_evasion, save_adversarial, severity_for_loss, to_report
 from mlarmor.assess.evasion import EvasionAssessment
 from mlarmor.attacks import available
@@ -24,6 +25,7 @@ from mlarmor.cli._common import (
     STD,
     TRUST,
     WEIGHTS,
+    check_format,
     emit_report,
     err_console,
     exit_for,
@@ -44,7 +46,6 @@ from mlarmor.schema import Report
 
 __all__ = ["evasion"]
 
-_FORMATS = ("table", "json", "sarif")
 _NORMS = ("linf", "l2")
 # Default budgets as fractions of the input range (high - low): 8/255 ≈ 0.03 and 0.1 for L∞ on
 # images in [0, 1]; 0.5 and 1.0 for L2.
@@ -190,12 +191,11 @@ def evasion(
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
-    if output_format not in _FORMATS:
-        raise fail(f"unknown --format {output_format!r}.", f"use one of: {', '.join(_FORMATS)}")
-    if norm not in _NORMS:
-        raise fail(f"unknown --norm {norm!r}.", "use linf or l2")
-    if attack not in available(Family.EVASION):
-        raise fail(f"unknown --attack {attack!r}.", f"use one of: {', '.join(available(Family.EVASION))}")
+    # The library's own checks, before the model is scanned and loaded (worded with the options).
+    check_format(output_format)
+    check_choice(norm, "norm", "evasion", _NORMS)
+    check_choice(attack, "attack", "evasion", available(Family.EVASION))
+    check_int(n_samples, "n_samples", "evasion")
     if attack == "transfer" and surrogate is None:
         raise fail(
             "the transfer attack needs the attacker's own model: --surrogate.",
@@ -205,8 +205,6 @@ def evasion(
         raise fail(
             "--surrogate only applies to --attack transfer.", "add --attack transfer, or drop --surrogate"
         )
-    if n_samples < 1:
-        raise fail(f"--n-samples must be at least 1, got {n_samples}.")
     threshold = parse_severity(fail_on)
     shape = parse_shape(input_shape)
     extra = parse_params(param)
