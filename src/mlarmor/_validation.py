@@ -158,20 +158,20 @@ def check_choice(value: object, name: str, owner: str, choices: Iterable[_S]) ->
     return options[options.index(value)]
 
 
-def check_bounds(bounds: object, owner: str, name: str = "bounds") -> tuple[float, float]:
+def check_bounds(bounds: object, owner: str, name: str = "bounds", *, hint: str = "") -> tuple[float, float]:
     """Return ``bounds`` as a pair ``(low, high)`` of finite floats with ``low < high``.
 
     A sequence or a numpy array of two real numbers; a string is not a sequence here.
     """
     expected = "a pair (low, high) of finite floats with low < high"
     if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence | np.ndarray):
-        raise invalid_parameter(name, owner, expected, bounds)
+        raise invalid_parameter(name, owner, expected, bounds, hint=hint)
     values = list(bounds)
     if len(values) != 2 or not all(is_real(v) for v in values):
-        raise invalid_parameter(name, owner, expected, bounds)
+        raise invalid_parameter(name, owner, expected, bounds, hint=hint)
     low, high = float(values[0]), float(values[1])
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise invalid_parameter(name, owner, expected, bounds)
+        raise invalid_parameter(name, owner, expected, bounds, hint=hint)
     return low, high
 
 
