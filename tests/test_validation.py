@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import mlarmor
 from mlarmor._validation import (
     check_bounds,
     check_choice,
@@ -183,3 +186,28 @@ def test_check_bounds_refuses_everything_else(bounds):
 def test_describe_is_shown_verbatim():
     e = _refused(check_choice, describe("dtype object"), "x", "f", ["a"])
     assert re.search(r"Got dtype object instead\.$", str(e))
+
+
+_GENERIC_NAMES = {
+    "_check_int",
+    "_check_float",
+    "check_int",
+    "check_float",
+    "_is_real",
+    "is_real",
+    "_is_int",
+    "is_int",
+}
+
+
+def test_no_module_redefines_the_generic_checks():
+    """The generic checks live in mlarmor._validation only, so that a private copy cannot come back."""
+    package = Path(mlarmor.__file__).parent
+    defined = [
+        f"{path.relative_to(package)}:{node.lineno} {node.name}"
+        for path in sorted(package.rglob("*.py"))
+        if path != package / "_validation.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in _GENERIC_NAMES
+    ]
+    assert defined == [], "import these from mlarmor._validation instead: " + ", ".join(defined)
