@@ -43,11 +43,11 @@ class InvalidParameterError(MlarmorError, ValueError):
     """A parameter has a value outside its documented domain.
 
     Built by :func:`invalid_parameter`, it also carries the pieces of its message, so that the
-    command line can say the same in its own words (``--eps must be positive, got 0.0``):
+    command line can say the same in its own words (``--eps must be a float in (0, inf), got 0.0.``):
 
     Attributes:
         parameter: The parameter's name, as the Python function spells it (``None`` when unknown).
-        expected: What the parameter must be (``"positive"``, ``"one of ['a', 'b']"``).
+        expected: What the parameter must be (``"a float in (0, inf)"``, ``"one of 'a', 'b'"``).
         got: The value that came.
         choices: The valid values, for a parameter with a closed set of them.
         hint: What to do, in one sentence (may be empty).

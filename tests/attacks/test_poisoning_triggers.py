@@ -200,9 +200,9 @@ def test_fraction_outside_open_unit_interval(images: np.ndarray, fraction: float
 
 def test_parameter_errors(images: np.ndarray) -> None:
     y = np.arange(5)
-    with pytest.raises(InvalidParameterError, match=r"'target_class'.*in \[0, 5\)"):
+    with pytest.raises(InvalidParameterError, match=r"'target_class'.*an int in \[0, 4\]"):
         poison(images, y, trigger="badnets", fraction=0.5, target_class=5)
-    with pytest.raises(InvalidParameterError, match=r"'target_class'.*in \[0, 10\)"):
+    with pytest.raises(InvalidParameterError, match=r"'target_class'.*an int in \[0, 9\]"):
         flip_labels(images, y, fraction=0.5, num_classes=10, target_class=-1)
     with pytest.raises(InvalidParameterError, match="'x' parameter of patch_trigger must be images"):
         patch_trigger(np.zeros((4, 64)))

@@ -115,8 +115,8 @@ def test_table_output_shows_before_and_after(files: dict[str, Path]) -> None:
     [
         (["--method", "magic"], "unknown --method"),
         (["--method", "adversarial-training", "--algorithm", "fast"], "unknown --algorithm"),
-        (["--method", "adversarial-training", "--eps", "0"], "--eps must be positive"),
-        (["--method", "adversarial-training", "--epochs", "0"], "--epochs must be at least 1"),
+        (["--method", "adversarial-training", "--eps", "0"], "--eps must be a float in (0, inf), got 0.0"),
+        (["--method", "adversarial-training", "--epochs", "0"], "--epochs must be an int >= 1, got 0"),
         (["--method", "adversarial-training", "--test-fraction", "1.5"], "--test-fraction must be in (0, 1)"),
         (["--method", "adversarial-training", "--attack", "nope"], "unknown --attack"),
         (["--method", "adversarial-training", "--optimizer", "rmsprop"], "unknown --optimizer"),

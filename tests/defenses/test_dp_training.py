@@ -335,9 +335,12 @@ def test_cli_dp_report_and_saved_weights(factory: Path, tmp_path: Path) -> None:
     [
         (["--method", "dp", "--epsilon", "1", "--weights", "w.pt"], "does not take --weights"),
         (["--method", "dp"], "needs --epsilon"),
-        (["--method", "dp", "--epsilon", "0"], "--epsilon must be positive"),
-        (["--method", "dp", "--epsilon", "1", "--delta", "1"], "--delta must be in (0, 1)"),
-        (["--method", "dp", "--epsilon", "1", "--max-grad-norm", "0"], "--max-grad-norm must be positive"),
+        (["--method", "dp", "--epsilon", "0"], "--epsilon must be a float in (0, inf), got 0.0"),
+        (["--method", "dp", "--epsilon", "1", "--delta", "1"], "--delta must be a float in (0, 1), got 1.0"),
+        (
+            ["--method", "dp", "--epsilon", "1", "--max-grad-norm", "0"],
+            "--max-grad-norm must be a float in (0, inf), got 0.0",
+        ),
         (["--method", "dp", "--epsilon", "1", "--accountant", "moments"], "unknown --accountant"),
         (["--method", "adversarial-training"], "needs --eps"),
     ],

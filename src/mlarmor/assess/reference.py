@@ -47,12 +47,14 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
+from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from mlarmor import errors
+from mlarmor._validation import check_int, check_seed, is_int
 from mlarmor.errors import (
     InputError,
     InvalidParameterError,
@@ -108,9 +110,9 @@ def membership_splits(n_examples: int, n_models: int, seed: int = 0) -> np.ndarr
             domain.
     """
     owner = "membership_splits"
-    n = _check_int(n_examples, "n_examples", owner, low=1)
+    n = check_int(n_examples, "n_examples", owner)
     models = _check_models(n_models, owner)
-    rng = np.random.default_rng(_check_int(seed, "seed", owner, low=0))
+    rng = np.random.default_rng(check_seed(seed, owner))
     order = rng.uniform(size=(models, n)).argsort(axis=0)
     keep: np.ndarray = order < models // 2
     return keep
@@ -225,8 +227,8 @@ def train_reference_models(
             )
         xq = np.concatenate([xs, extra.astype(xs.dtype, copy=False)])
     models = _check_models(n_models, _OWNER)
-    seed = _check_int(seed, "seed", _OWNER, low=0)
-    n_workers = (os.cpu_count() or 1) if workers is None else _check_int(workers, "workers", _OWNER, low=1)
+    seed = check_seed(seed, _OWNER)
+    n_workers = (os.cpu_count() or 1) if workers is None else check_int(workers, "workers", _OWNER)
     if progress is not None and not callable(progress):
         raise InvalidParameterError(
             f"The 'progress' parameter of {_OWNER} must be a callable progress(done, total) or None. "
@@ -288,24 +290,14 @@ def train_reference_models(
 # ----------------------------------------------------------------------------- validation
 
 
-def _check_int(value: object, name: str, owner: str, *, low: int) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or int(value) < low:
-        raise errors.invalid_parameter(name, owner, f"an int >= {low}", value)
-    return int(value)
-
-
 def _check_models(n_models: object, owner: str) -> int:
-    if (
-        not isinstance(n_models, int | np.integer)
-        or isinstance(n_models, bool)
-        or n_models < 2
-        or n_models % 2
-    ):
+    n = int(cast(Integral, n_models)) if is_int(n_models) else 0
+    if n < 2 or n % 2:
         raise InvalidParameterError(
             f"The 'n_models' parameter of {owner} must be an even int >= 2: {_EVEN}. "
             f"Got {n_models!r} instead."
         )
-    return int(n_models)
+    return n
 
 
 def _check_data(x: object, y: object) -> tuple[np.ndarray, np.ndarray]:

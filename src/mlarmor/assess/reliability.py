@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mlarmor._validation import check_int, check_seed
 from mlarmor.attacks import PGD, Square
 from mlarmor.errors import invalid_parameter
 from mlarmor.findings import Finding, Location, Severity
@@ -92,10 +93,8 @@ def check_reliability(
         raise invalid_parameter(
             "y", _OWNER, f"labels (n,) matching x with n > 0 (x has {xs.shape})", ys.shape
         )
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise invalid_parameter("seed", _OWNER, "an int in [0, inf)", seed)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise invalid_parameter("batch_size", _OWNER, "a positive int", batch_size)
+    seed = check_seed(seed, _OWNER)
+    batch_size = check_int(batch_size, "batch_size", _OWNER)
     order = np.random.default_rng(seed).permutation(ys.shape[0])[:_MAX_SAMPLES]
     xs, ys = xs[order], ys[order]
     where = Location(path=target.name)

@@ -1,18 +1,18 @@
-"""Validation shared by every attack: parameters, the target's capabilities and the data (private).
+"""Validation shared by every attack: the ``eps`` argument, the target's capabilities, the data (private).
 
-Every message has the one shape of :func:`mlarmor.errors.invalid_parameter`, so the CLI can show it
-as is: ``The 'eps' parameter of PGD must be a float in [0, inf). Got -0.1 instead.``
+Built on the generic checks of :mod:`mlarmor._validation`; every message has the one shape of
+:func:`mlarmor.errors.invalid_parameter`, so the CLI can show it as is:
+``The 'eps' parameter of PGD must be a float in [0, inf). Got -0.1 instead.``
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlarmor._validation import check_float, describe, is_real
 from mlarmor.attacks.registry import REGISTRY
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets.base import Capability, Differentiable, Target
@@ -22,12 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_capability",
-    "check_choice",
     "check_data",
     "check_eps_values",
-    "check_float",
-    "check_int",
-    "describe",
 ]
 
 _CAPABILITY_WORDS: dict[Capability, str] = {
@@ -35,60 +31,6 @@ _CAPABILITY_WORDS: dict[Capability, str] = {
     "scores": "class probabilities or logits for any input",
     "labels": "predicted labels",
 }
-
-
-class _Text(str):
-    """A string shown without quotes in the ``Got ... instead.`` part of a message."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def describe(text: str) -> object:
-    """Wrap ``text`` so that :func:`invalid_parameter` shows it verbatim instead of quoted."""
-    return _Text(text)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def check_float(
-    value: object,
-    name: str,
-    owner: str,
-    *,
-    low: float = 0.0,
-    low_open: bool = False,
-    high: float = math.inf,
-) -> float:
-    """Return ``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
-    bracket = "(" if low_open else "["
-    upper = "inf)" if math.isinf(high) else f"{high:g}]"
-    expected = f"a float in {bracket}{low:g}, {upper}"
-    if not _is_real(value):
-        raise invalid_parameter(name, owner, expected, value)
-    f = float(value)  # type: ignore[arg-type]
-    if not math.isfinite(f) or f < low or (low_open and f == low) or f > high:
-        raise invalid_parameter(name, owner, expected, value)
-    return f
-
-
-def check_int(value: object, name: str, owner: str, *, low: int = 1) -> int:
-    """Return ``value`` as an int ``>= low``; bools are refused."""
-    if not isinstance(value, Integral) or isinstance(value, bool) or int(value) < low:
-        raise invalid_parameter(name, owner, f"an int >= {low}", value)
-    return int(value)
-
-
-def check_choice(value: object, name: str, owner: str, choices: Iterable[str]) -> str:
-    """Return ``value`` if it is one of ``choices``."""
-    options = tuple(choices)
-    if not isinstance(value, str) or value not in options:
-        raise invalid_parameter(name, owner, "one of " + ", ".join(repr(c) for c in options), value)
-    return value
 
 
 def check_eps_values(eps: object, owner: str) -> tuple[tuple[float, ...], bool]:
@@ -105,14 +47,14 @@ def check_eps_values(eps: object, owner: str) -> tuple[tuple[float, ...], bool]:
         )
     if isinstance(eps, np.ndarray) and eps.ndim == 0:
         eps = eps.item()
-    if _is_real(eps) or isinstance(eps, np.generic):
-        return (check_float(eps, "eps", owner),), True
+    if is_real(eps) or isinstance(eps, np.generic):
+        return (check_float(eps, "eps", owner, low=0.0),), True
     if isinstance(eps, str | bytes) or not isinstance(eps, Iterable):
         raise invalid_parameter("eps", owner, "a float in [0, inf) or a non-empty sequence of them", eps)
     values = tuple(eps)
     if not values:
         raise invalid_parameter("eps", owner, "a float in [0, inf) or a non-empty sequence of them", eps)
-    return tuple(check_float(v, "eps", owner) for v in values), False
+    return tuple(check_float(v, "eps", owner, low=0.0) for v in values), False
 
 
 def _offered(target: Target) -> frozenset[Capability]:

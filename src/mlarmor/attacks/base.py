@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from mlarmor._validation import check_choice, check_float, check_int
 from mlarmor.attacks import _checks
 from mlarmor.attacks._constraints import MaskedTarget, constrain, mutable_mask
 from mlarmor.attacks._geometry import Norm, clip_bounds, project
@@ -132,9 +133,9 @@ class Attack(AttackConfig):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        _checks.check_choice(self.norm, "norm", owner, type(self).norms)
-        _checks.check_int(self.seed, "seed", owner, low=0)
-        _checks.check_int(self.batch_size, "batch_size", owner)
+        check_choice(self.norm, "norm", owner, type(self).norms)
+        check_int(self.seed, "seed", owner, low=0)
+        check_int(self.batch_size, "batch_size", owner)
 
     def supports(self, target: Target) -> bool:
         """Whether this configuration can run on ``target`` at all (ensembles skip those that cannot)."""
@@ -163,7 +164,7 @@ class FixedBudgetAttack(Attack):
 
     def _check_params(self) -> None:
         if self.eps is not None:
-            object.__setattr__(self, "eps", _checks.check_float(self.eps, "eps", type(self).__name__))
+            object.__setattr__(self, "eps", check_float(self.eps, "eps", type(self).__name__, low=0.0))
 
     @overload
     def __call__(

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from mlarmor._validation import check_bounds
 from mlarmor.errors import invalid_parameter
 
-from ._validate import bounds_pair, readonly
+from ._validate import readonly
 
 __all__ = ["FeatureScaling"]
 
@@ -39,7 +40,9 @@ class FeatureScaling:
             )
         object.__setattr__(self, "data_min", readonly(low))
         object.__setattr__(self, "data_max", readonly(high))
-        object.__setattr__(self, "feature_range", bounds_pair(self.feature_range, owner="FeatureScaling"))
+        object.__setattr__(
+            self, "feature_range", check_bounds(self.feature_range, "FeatureScaling", "feature_range")
+        )
 
     def _scale(self) -> tuple[npt.NDArray[np.float64], float]:
         lo, hi = self.feature_range

@@ -7,14 +7,13 @@ Each check takes the error class to raise, so that the same finding reads as an
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from mlarmor._validation import is_int
 from mlarmor.errors import MlarmorError, invalid_parameter
 
 FloatArray = npt.NDArray[np.float32]
@@ -129,19 +128,6 @@ def encode_labels(
     return arr.astype(np.int64), None
 
 
-def bounds_pair(bounds: object, *, owner: str) -> tuple[float, float]:
-    """``bounds`` as ``(low, high)`` finite floats with ``low < high``."""
-    expected = "a pair (low, high) of finite numbers with low < high"
-    if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence) or len(bounds) != 2:
-        raise invalid_parameter("bounds", owner, expected, bounds)
-    if not all(isinstance(b, numbers.Real) and not isinstance(b, bool) for b in bounds):
-        raise invalid_parameter("bounds", owner, expected, bounds)
-    low, high = float(bounds[0]), float(bounds[1])
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise invalid_parameter("bounds", owner, expected, bounds)
-    return low, high
-
-
 def feature_indices(
     features: Iterable[int | str] | None,
     *,
@@ -163,7 +149,7 @@ def feature_indices(
                 known = ", ".join(lookup) if lookup else "none (the dataset has no feature names)"
                 raise invalid_parameter(param, owner, f"feature names among: {known}", f)
             out.add(lookup[f])
-        elif isinstance(f, int | np.integer) and not isinstance(f, bool | np.bool_):
+        elif is_int(f):
             i = int(f)
             if not 0 <= i < num_features:
                 raise invalid_parameter(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from mlarmor._validation import check_bounds, check_fraction, check_int, check_seed
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 
 from ._constraints import Constraints, as_like
@@ -38,7 +39,6 @@ from ._scaling import FeatureScaling
 from ._validate import (
     FloatArray,
     IntArray,
-    bounds_pair,
     encode_labels,
     feature_indices,
     numeric_inputs,
@@ -99,7 +99,7 @@ class Dataset:
         if not isinstance(self.name, str):
             raise invalid_parameter("name", _OWNER, "a string", self.name)
         what = repr(self.name)
-        low, high = bounds_pair(self.bounds, owner=_OWNER)
+        low, high = check_bounds(self.bounds, _OWNER)
         x = numeric_inputs(self.x, what=what, error=InvalidParameterError)
         y, _ = encode_labels(self.y, n=len(x), what=what, error=InvalidParameterError, allow_strings=False)
         d = math.prod(x.shape[1:])
@@ -260,20 +260,13 @@ class Dataset:
         Raises:
             InvalidParameterError: When ``test_fraction`` is not in (0, 1) or there are under 2 samples.
         """
-        if (
-            isinstance(test_fraction, bool)
-            or not isinstance(test_fraction, int | float)
-            or not 0 < test_fraction < 1
-        ):
-            raise invalid_parameter("test_fraction", "Dataset.split", "a float in (0, 1)", test_fraction)
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise invalid_parameter("seed", "Dataset.split", "an int", seed)
+        fraction = check_fraction(test_fraction, "test_fraction", "Dataset.split")
+        rng = np.random.default_rng(check_seed(seed, "Dataset.split"))
         if self.n < 2:
             raise InvalidParameterError(
                 f"Dataset.split needs at least 2 samples; {self.name!r} has {self.n}."
             )
-        rng = np.random.default_rng(int(seed))
-        n_test = min(max(round(test_fraction * self.n), 1), self.n - 1)
+        n_test = min(max(round(fraction * self.n), 1), self.n - 1)
         classes, counts = np.unique(self.y, return_counts=True)
         quota = counts * (n_test / self.n)
         take = np.floor(quota).astype(np.int64)
@@ -314,8 +307,7 @@ class Dataset:
                 f"of shape {self.input_shape}.{hint}"
             )
         if num_classes is not None:
-            if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-                raise invalid_parameter("num_classes", "Dataset.check_against", "a positive int", num_classes)
+            num_classes = check_int(num_classes, "num_classes", "Dataset.check_against")
             if self.num_classes > num_classes:
                 raise InvalidParameterError(
                     f"The model outputs {num_classes} classes but the dataset {self.name!r} has "
@@ -323,7 +315,7 @@ class Dataset:
                     f"0..{num_classes - 1}: check --classes and the label encoding."
                 )
         if bounds is not None:
-            low, high = bounds_pair(bounds, owner="Dataset.check_against")
+            low, high = check_bounds(bounds, "Dataset.check_against")
             x_min, x_max = float(self.x.min()), float(self.x.max())
             if x_min < low or x_max > high:
                 raise InvalidParameterError(

@@ -35,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from mlarmor._validation import check_bounds
 from mlarmor.errors import InputError, invalid_parameter
 
 from ._demos import DEMOS
-from ._validate import FloatArray, IntArray, bounds_pair, encode_labels, feature_indices, numeric_inputs
+from ._validate import FloatArray, IntArray, encode_labels, feature_indices, numeric_inputs
 from .dataset import Dataset, FeatureScaling
 
 __all__ = ["DEMO_DATASETS", "load_dataset"]
@@ -125,7 +126,7 @@ def _build(
     integer: Sequence[int | str],
 ) -> Dataset:
     if bounds is not None:
-        declared = bounds_pair(bounds, owner=_OWNER)
+        declared = check_bounds(bounds, _OWNER)
     elif raw.bounds is not None:
         declared = raw.bounds
     else:

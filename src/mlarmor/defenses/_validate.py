@@ -7,46 +7,24 @@ Each check takes the owner's name, so the message reads as the owner's own:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
+from mlarmor._validation import describe
 from mlarmor.attacks.inference.metrics import auc
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets.base import Target
 
 __all__ = [
-    "Shown",
     "bad_dict",
     "check_batch",
     "check_same_model",
     "check_scores_target",
     "fitted_target",
-    "is_int",
-    "is_real",
     "mann_whitney_auc",
     "read_payload",
 ]
-
-
-class Shown(str):
-    """A string shown without quotes in the ``Got ... instead.`` part of an error message."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def is_int(value: object) -> bool:
-    """An integral number that is not a bool."""
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def is_real(value: object) -> bool:
-    """A real number that is not a bool."""
-    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def mann_whitney_auc(negatives: np.ndarray, positives: np.ndarray) -> float:
@@ -75,7 +53,7 @@ def check_scores_target(target: object, owner: str, why: str) -> Target:
             "target",
             owner,
             "a model adapter implementing mlarmor.targets.Target (bounds, num_classes, predict_proba, ...)",
-            Shown(type(target).__name__),
+            describe(type(target).__name__),
         )
     offered = sorted(c for c in target.capabilities if c in ("gradients", "scores", "labels"))
     if "scores" not in offered:
@@ -95,19 +73,21 @@ def check_batch(
     try:
         xs = np.asarray(x)
     except (TypeError, ValueError) as e:
-        raise invalid_parameter(name, owner, "a numeric array", Shown(type(x).__name__)) from e
+        raise invalid_parameter(name, owner, "a numeric array", describe(type(x).__name__)) from e
     if xs.dtype.kind not in "fiu":
-        raise invalid_parameter(name, owner, "a numeric (float or integer) array", Shown(f"dtype {xs.dtype}"))
+        raise invalid_parameter(
+            name, owner, "a numeric (float or integer) array", describe(f"dtype {xs.dtype}")
+        )
     expected = "(n, " + ", ".join(map(str, input_shape)) + ")" if input_shape else "(n, *input_shape)"
     if xs.ndim < 2 or xs.shape[0] == 0 or (input_shape is not None and xs.shape[1:] != input_shape):
         raise invalid_parameter(
             name,
             owner,
             f"a non-empty batch of shape {expected} (reshape a single input with x[None])",
-            Shown(f"shape {xs.shape}"),
+            describe(f"shape {xs.shape}"),
         )
     if not np.all(np.isfinite(xs)):
-        raise invalid_parameter(name, owner, "finite (no NaN or inf)", Shown("non-finite values"))
+        raise invalid_parameter(name, owner, "finite (no NaN or inf)", describe("non-finite values"))
     low, high = bounds
     x_min, x_max = float(xs.min()), float(xs.max())
     if x_min < low or x_max > high:
@@ -115,7 +95,7 @@ def check_batch(
             name,
             owner,
             f"within the target's bounds [{low:g}, {high:g}] (rescale the data or fix the bounds)",
-            Shown(f"values in [{x_min:g}, {x_max:g}]"),
+            describe(f"values in [{x_min:g}, {x_max:g}]"),
         )
     return xs
 

@@ -26,9 +26,9 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal, TypeVar
+from numbers import Integral
+from typing import Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlarmor._validation import check_float, check_int, check_positive, check_seed, is_int
 from mlarmor.data._validate import encode_labels, numeric_inputs
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 
@@ -59,37 +60,22 @@ _DIGITS_CLASSES = 10
 M = TypeVar("M", bound=nn.Module)
 
 
-def _check_int(value: object, name: str, owner: str, *, low: int) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or int(value) < low:
-        raise invalid_parameter(name, owner, f"an int >= {low}", value)
-    return int(value)
-
-
-def _check_float(value: object, name: str, owner: str, *, positive: bool) -> float:
-    interval = "(0, inf)" if positive else "[0, inf)"
-    number = isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
-    f = float(value) if number else math.nan  # type: ignore[arg-type]
-    if not math.isfinite(f) or f < 0 or (positive and f == 0):
-        raise invalid_parameter(name, owner, f"a float in {interval}", value)
-    return f
-
-
 def _check_hidden(hidden: object, owner: str) -> tuple[int, ...]:
     expected = "an int >= 1 or a sequence of them (the widths of the hidden layers)"
-    if isinstance(hidden, int | np.integer) and not isinstance(hidden, bool):
+    if is_int(hidden):
         widths: tuple[object, ...] = (hidden,)
     elif isinstance(hidden, Sequence) and not isinstance(hidden, str | bytes):
         widths = tuple(hidden)
     else:
         raise invalid_parameter("hidden", owner, expected, hidden)
-    if not all(isinstance(w, int | np.integer) and not isinstance(w, bool) and w >= 1 for w in widths):
+    if not all(is_int(w) and w >= 1 for w in widths):  # type: ignore[operator]
         raise invalid_parameter("hidden", owner, expected, hidden)
     return tuple(int(w) for w in widths)  # type: ignore[call-overload]
 
 
 def _seeded(build: Callable[[], nn.Sequential], seed: object, owner: str) -> nn.Sequential:
     """Run ``build`` with torch's CPU generator seeded by ``seed``, restoring the caller's state after."""
-    seed = _check_int(seed, "seed", owner, low=0)
+    seed = check_seed(seed, owner)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
@@ -266,8 +252,8 @@ def tabular_mlp(
         InvalidParameterError: For sizes below their minimum, only one of ``mean`` and ``std``, or
             statistics that :class:`Standardize` refuses.
     """
-    n_in = _check_int(n_features, "n_features", "tabular_mlp", low=1)
-    n_out = _check_int(n_classes, "n_classes", "tabular_mlp", low=2)
+    n_in = check_int(n_features, "n_features", "tabular_mlp")
+    n_out = check_int(n_classes, "n_classes", "tabular_mlp", low=2)
     widths = _check_hidden(hidden, "tabular_mlp")
     if (mean is None) != (std is None):
         missing = "std" if std is None else "mean"
@@ -295,9 +281,9 @@ def _arrays(
 def _shuffle_generator(seed: object, owner: str) -> torch.Generator:
     if isinstance(seed, torch.Generator) and seed.device.type == "cpu":
         return seed
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+    if not is_int(seed) or int(cast(Integral, seed)) < 0:
         raise invalid_parameter("seed", owner, "an int >= 0 or a CPU torch.Generator", seed)
-    return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(int(cast(Integral, seed)))
 
 
 def _check_logits(logits: torch.Tensor, largest_label: int, owner: str) -> None:
@@ -375,10 +361,10 @@ def fit_classifier(
         raise invalid_parameter(
             "model", owner, "a torch.nn.Module with trainable parameters", type(model).__name__
         )
-    epochs = _check_int(epochs, "epochs", owner, low=1)
-    batch = None if batch_size is None else _check_int(batch_size, "batch_size", owner, low=1)
-    lr = _check_float(lr, "lr", owner, positive=True)
-    weight_decay = _check_float(weight_decay, "weight_decay", owner, positive=False)
+    epochs = check_int(epochs, "epochs", owner)
+    batch = None if batch_size is None else check_int(batch_size, "batch_size", owner)
+    lr = check_positive(lr, "lr", owner)
+    weight_decay = check_float(weight_decay, "weight_decay", owner, low=0.0)
     shuffle = _shuffle_generator(seed, owner)
     dev = check_device(device, owner)
     xs, ys = _arrays(x, y, owner)
@@ -443,7 +429,7 @@ def accuracy(model: nn.Module, x: npt.ArrayLike, y: npt.ArrayLike, *, batch_size
     owner = "accuracy"
     if not isinstance(model, nn.Module):
         raise invalid_parameter("model", owner, "a torch.nn.Module", type(model).__name__)
-    batch = _check_int(batch_size, "batch_size", owner, low=1)
+    batch = check_int(batch_size, "batch_size", owner)
     xs, ys = _arrays(x, y, owner)
     first = next(model.parameters(), None)
     dev = first.device if first is not None else torch.device("cpu")

@@ -1,25 +1,24 @@
-"""Validation and numeric helpers shared by the model adapters (private)."""
+"""Validation and numeric helpers shared by the model adapters (private).
+
+The generic parameter checks (bounds, class count, ints, floats, choices) are in
+:mod:`mlarmor._validation`; the checks here are the adapters' own: input shape, normalisation
+statistics, batches.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from numbers import Real
 
 import numpy as np
 
+from mlarmor._validation import is_int
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets.base import Capability, Target
 
 __all__ = [
     "TargetProxy",
     "as_batch",
-    "check_bounds",
-    "check_choice",
     "check_input_shape",
-    "check_num_classes",
-    "check_positive_float",
-    "check_positive_int",
     "check_stats",
     "fmt_shape",
     "looks_like_probabilities",
@@ -32,59 +31,6 @@ __all__ = [
 Stats = float | Sequence[float] | np.ndarray | None
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def check_bounds(bounds: object, owner: str) -> tuple[float, float]:
-    """Validate ``bounds`` as a pair of finite floats with ``low < high``."""
-    expected = "a pair (low, high) of finite floats with low < high"
-    if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence | np.ndarray):
-        raise invalid_parameter("bounds", owner, expected, bounds)
-    values = list(bounds)
-    if len(values) != 2 or not all(_is_real(v) for v in values):
-        raise invalid_parameter("bounds", owner, expected, bounds)
-    low, high = float(values[0]), float(values[1])
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise invalid_parameter("bounds", owner, expected, bounds)
-    return low, high
-
-
-def check_num_classes(num_classes: object, owner: str) -> int | None:
-    """Validate an optional class count (an int >= 2)."""
-    if num_classes is None:
-        return None
-    if not isinstance(num_classes, int | np.integer) or isinstance(num_classes, bool) or num_classes < 2:
-        raise invalid_parameter("num_classes", owner, "an int >= 2 or None", num_classes)
-    return int(num_classes)
-
-
-def check_positive_int(value: object, name: str, owner: str) -> int:
-    """Validate an int >= 1."""
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-        raise invalid_parameter(name, owner, "an int >= 1", value)
-    return int(value)
-
-
-def check_positive_float(value: object, name: str, owner: str, *, allow_zero: bool = False) -> float:
-    """Validate a finite float > 0 (or >= 0 with ``allow_zero``)."""
-    interval = "[0, inf)" if allow_zero else "(0, inf)"
-    if not _is_real(value):
-        raise invalid_parameter(name, owner, f"a float in {interval}", value)
-    f = float(value)  # type: ignore[arg-type]
-    if not math.isfinite(f) or f < 0 or (f == 0 and not allow_zero):
-        raise invalid_parameter(name, owner, f"a float in {interval}", value)
-    return f
-
-
-def check_choice(value: object, name: str, owner: str, choices: Sequence[str]) -> str:
-    """Validate that ``value`` is one of ``choices``."""
-    if not isinstance(value, str) or value not in choices:
-        options = ", ".join(repr(c) for c in choices)
-        raise invalid_parameter(name, owner, f"one of {options}", value)
-    return value
-
-
 def check_input_shape(input_shape: object, owner: str) -> tuple[int, ...] | None:
     """Validate the shape of one input (without the batch dimension)."""
     if input_shape is None:
@@ -93,9 +39,7 @@ def check_input_shape(input_shape: object, owner: str) -> tuple[int, ...] | None
     if isinstance(input_shape, str | bytes) or not isinstance(input_shape, Sequence):
         raise invalid_parameter("input_shape", owner, expected, input_shape)
     dims = list(input_shape)
-    if not dims or not all(
-        isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0 for d in dims
-    ):
+    if not dims or not all(is_int(d) and d > 0 for d in dims):
         raise invalid_parameter("input_shape", owner, expected, input_shape)
     return tuple(int(d) for d in dims)
 

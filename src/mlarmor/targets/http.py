@@ -16,16 +16,19 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlarmor._validation import (
+    check_bounds,
+    check_choice,
+    check_float,
+    check_int,
+    check_num_classes,
+    check_positive,
+)
 from mlarmor.errors import InputError, InvalidParameterError, invalid_parameter
 from mlarmor.targets._common import (
     AdapterBase,
     as_batch,
-    check_bounds,
-    check_choice,
     check_input_shape,
-    check_num_classes,
-    check_positive_float,
-    check_positive_int,
     missing_num_classes,
     no_scores,
 )
@@ -111,12 +114,10 @@ class HttpTarget(AdapterBase):
             ):
                 raise invalid_parameter("headers", _OWNER, "a mapping of str to str", type(headers).__name__)
             self._headers.update(headers)
-        self._batch_size = check_positive_int(batch_size, "batch_size", _OWNER)
-        self._timeout = check_positive_float(timeout, "timeout", _OWNER)
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise invalid_parameter("retries", _OWNER, "an int >= 0", retries)
-        self._retries = retries
-        self._backoff = check_positive_float(backoff, "backoff", _OWNER, allow_zero=True)
+        self._batch_size = check_int(batch_size, "batch_size", _OWNER)
+        self._timeout = check_positive(timeout, "timeout", _OWNER)
+        self._retries = check_int(retries, "retries", _OWNER, low=0)
+        self._backoff = check_float(backoff, "backoff", _OWNER, low=0.0)
         self._output = check_choice(output, "output", _OWNER, ("probabilities", "labels"))
         if not isinstance(request_key, str) or not request_key:
             raise invalid_parameter("request_key", _OWNER, "a non-empty str", request_key)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlarmor._validation import check_bounds
 from mlarmor.errors import (
     InputError,
     InvalidParameterError,
@@ -32,7 +33,6 @@ from mlarmor.errors import (
 )
 from mlarmor.findings import Severity
 from mlarmor.scan import FileResult, Scanner
-from mlarmor.targets._common import check_bounds
 from mlarmor.targets._factory import load_factory, load_torch_file
 from mlarmor.targets.base import Target
 from mlarmor.targets.http import HttpTarget

@@ -11,15 +11,12 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
+from mlarmor._validation import check_bounds, check_choice, check_int, check_num_classes
 from mlarmor.errors import InputError, InvalidParameterError, UnsupportedModelError
 from mlarmor.targets._common import (
     AdapterBase,
     as_batch,
-    check_bounds,
-    check_choice,
     check_input_shape,
-    check_num_classes,
-    check_positive_int,
     check_stats,
     fmt_shape,
     looks_like_probabilities,
@@ -99,7 +96,7 @@ class OnnxTarget(AdapterBase):
         self._bounds = check_bounds(bounds, _OWNER)
         given_classes = check_num_classes(num_classes, _OWNER)
         mode = check_choice(outputs, "outputs", _OWNER, ("auto", "logits", "probabilities"))
-        self._batch_size = check_positive_int(batch_size, "batch_size", _OWNER)
+        self._batch_size = check_int(batch_size, "batch_size", _OWNER)
         self._mean = check_stats(mean, "mean", _OWNER, positive=False)
         self._std = check_stats(std, "std", _OWNER, positive=True)
         if isinstance(path_or_bytes, bytes | bytearray):

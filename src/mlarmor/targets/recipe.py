@@ -44,6 +44,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from mlarmor._validation import check_int
 from mlarmor.errors import InputError, InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets._common import looks_like_probabilities
 from mlarmor.targets.sklearn import has_logits, sklearn_logits
@@ -95,18 +96,6 @@ class Recipe(Protocol):
 
 
 _ABSENT_LOGIT = -1e4
-
-
-def _check_classes(num_classes: object, owner: str) -> int:
-    if not isinstance(num_classes, int | np.integer) or isinstance(num_classes, bool) or num_classes < 2:
-        raise invalid_parameter("num_classes", owner, "an int >= 2", num_classes)
-    return int(num_classes)
-
-
-def _check_batch(batch_size: object, owner: str) -> int:
-    if not isinstance(batch_size, int | np.integer) or isinstance(batch_size, bool) or batch_size < 1:
-        raise invalid_parameter("batch_size", owner, "an int >= 1", batch_size)
-    return int(batch_size)
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -178,8 +167,8 @@ class SklearnRecipe:
         from sklearn.base import clone
 
         owner = "SklearnRecipe"
-        self._num_classes = _check_classes(num_classes, owner)
-        self._batch_size = _check_batch(batch_size, owner)
+        self._num_classes = check_int(num_classes, "num_classes", owner, low=2)
+        self._batch_size = check_int(batch_size, "batch_size", owner)
         kind = type(estimator).__name__
         if isinstance(estimator, type):
             raise UnsupportedModelError(
@@ -335,8 +324,8 @@ class TorchRecipe:
         batch_size: int = _BATCH,
     ) -> None:
         owner = "TorchRecipe"
-        self._num_classes = _check_classes(num_classes, owner)
-        self._batch_size = _check_batch(batch_size, owner)
+        self._num_classes = check_int(num_classes, "num_classes", owner, low=2)
+        self._batch_size = check_int(batch_size, "batch_size", owner)
         if not isinstance(function, str) or not function.isidentifier():
             raise invalid_parameter("function", owner, "the name of a Python function", function)
         path = Path(file)
@@ -483,7 +472,7 @@ def load_recipe(spec: str, *, num_classes: int) -> Recipe:
         return TorchRecipe(
             recipes.__file__,
             recipes.RECIPES[name],
-            num_classes=_check_classes(num_classes, "load_recipe"),
+            num_classes=check_int(num_classes, "num_classes", "load_recipe", low=2),
         )
     match = _SPEC.match(spec) if isinstance(spec, str) else None
     if match is None:
@@ -494,7 +483,7 @@ def load_recipe(spec: str, *, num_classes: int) -> Recipe:
     return TorchRecipe(
         match["file"],
         match["name"] or _DEFAULT_FUNCTION,
-        num_classes=_check_classes(num_classes, "load_recipe"),
+        num_classes=check_int(num_classes, "num_classes", "load_recipe", low=2),
     )
 
 
@@ -516,7 +505,7 @@ def recipe_for(target_or_estimator: Any, *, num_classes: int) -> Recipe:
     """
     from mlarmor.targets.sklearn import SklearnTarget
 
-    classes = _check_classes(num_classes, "recipe_for")
+    classes = check_int(num_classes, "num_classes", "recipe_for", low=2)
     estimator = target_or_estimator
     if isinstance(target_or_estimator, SklearnTarget):
         if target_or_estimator.num_classes != classes:

@@ -8,13 +8,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlarmor._validation import check_bounds, check_num_classes
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError
 from mlarmor.targets._common import (
     AdapterBase,
     as_batch,
-    check_bounds,
     check_input_shape,
-    check_num_classes,
     fmt_shape,
     no_scores,
     softmax,

@@ -7,14 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from mlarmor._validation import check_bounds, check_int, check_num_classes
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets._common import (
     AdapterBase,
     as_batch,
-    check_bounds,
     check_input_shape,
-    check_num_classes,
-    check_positive_int,
     check_stats,
     fmt_shape,
     looks_like_probabilities,
@@ -91,7 +89,7 @@ class TorchTarget(AdapterBase):
         self._bounds = check_bounds(bounds, _OWNER)
         self._num_classes = check_num_classes(num_classes, _OWNER)
         self._input_shape = check_input_shape(input_shape, _OWNER)
-        self._batch_size = check_positive_int(batch_size, "batch_size", _OWNER)
+        self._batch_size = check_int(batch_size, "batch_size", _OWNER)
         try:
             self._device = torch.device(device)
         except (RuntimeError, TypeError) as e:

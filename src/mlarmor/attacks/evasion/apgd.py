@@ -8,7 +8,7 @@ from typing import ClassVar, Literal, cast
 
 import torch
 
-from mlarmor.attacks import _checks
+from mlarmor._validation import check_choice, check_int
 from mlarmor.attacks._geometry import Norm, clip_bounds, lp_norms, per_sample, project
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation
 from mlarmor.attacks.evasion._kernels import ce_loss, normalize_l2
@@ -151,8 +151,8 @@ class APGD(FixedBudgetAttack):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        _checks.check_int(self.n_iter, "n_iter", owner)
-        _checks.check_int(self.restarts, "restarts", owner)
+        check_int(self.n_iter, "n_iter", owner)
+        check_int(self.restarts, "restarts", owner)
         if not isinstance(self.random_start, bool):
             raise invalid_parameter("random_start", owner, "a bool", self.random_start)
         if self.restarts > 1 and not self.random_start:
@@ -162,8 +162,8 @@ class APGD(FixedBudgetAttack):
                 "1 when random_start is False (every restart would repeat the first)",
                 self.restarts,
             )
-        _checks.check_choice(self.loss, "loss", owner, ("ce", "dlr", "dlr-targeted"))
-        _checks.check_int(self.n_target_classes, "n_target_classes", owner)
+        check_choice(self.loss, "loss", owner, ("ce", "dlr", "dlr-targeted"))
+        check_int(self.n_target_classes, "n_target_classes", owner)
 
     def supports(self, target: Target) -> bool:
         """DLR needs at least 3 classes, targeted DLR at least 4."""

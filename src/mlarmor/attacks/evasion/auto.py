@@ -9,7 +9,7 @@ from typing import ClassVar, cast
 
 import torch
 
-from mlarmor.attacks import _checks
+from mlarmor._validation import check_choice, check_int
 from mlarmor.attacks._geometry import clip_bounds, project
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation, _predict
 from mlarmor.attacks.registry import REGISTRY, register
@@ -65,7 +65,7 @@ class AutoAttack(FixedBudgetAttack):
             raise invalid_parameter(
                 "components", owner, "a non-empty tuple of attack names or instances", self.components
             )
-        _checks.check_int(self.n_iter, "n_iter", owner)
+        check_int(self.n_iter, "n_iter", owner)
         object.__setattr__(self, "components", tuple(self.components))
         for component in self.components:
             self._build(component)
@@ -79,7 +79,7 @@ class AutoAttack(FixedBudgetAttack):
                 )
             return component
         names = tuple(n for n, cls in REGISTRY.items() if issubclass(cls, FixedBudgetAttack) and n != "auto")
-        _checks.check_choice(component, "components", owner, names)
+        check_choice(component, "components", owner, names)
         cls = cast("type[FixedBudgetAttack]", REGISTRY[component])
         if self.norm not in cls.norms:
             raise invalid_parameter(

@@ -7,7 +7,7 @@ from typing import ClassVar, cast
 
 import torch
 
-from mlarmor.attacks import _checks
+from mlarmor._validation import check_choice
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation
 from mlarmor.attacks.evasion._kernels import LOSSES, Loss, ascent_step
 from mlarmor.attacks.registry import register
@@ -44,7 +44,7 @@ class FGSM(FixedBudgetAttack):
     loss: Loss = "ce"
 
     def _check_params(self) -> None:
-        _checks.check_choice(self.loss, "loss", type(self).__name__, LOSSES)
+        check_choice(self.loss, "loss", type(self).__name__, LOSSES)
 
     def _perturb(
         self, target: Target, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator

@@ -8,7 +8,7 @@ from typing import ClassVar, cast
 
 import torch
 
-from mlarmor.attacks import _checks
+from mlarmor._validation import check_float, check_int, check_positive
 from mlarmor.attacks._geometry import Norm, clip_bounds, lp_norms, per_sample
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation
 from mlarmor.attacks.evasion._kernels import margin_loss, normalize_l2
@@ -135,14 +135,12 @@ class FMN(FixedBudgetAttack):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        _checks.check_int(self.steps, "steps", owner)
-        object.__setattr__(
-            self, "alpha_init", _checks.check_float(self.alpha_init, "alpha_init", owner, low_open=True)
-        )
+        check_int(self.steps, "steps", owner)
+        object.__setattr__(self, "alpha_init", check_positive(self.alpha_init, "alpha_init", owner))
         object.__setattr__(
             self,
             "gamma_init",
-            _checks.check_float(self.gamma_init, "gamma_init", owner, low_open=True, high=1.0),
+            check_float(self.gamma_init, "gamma_init", owner, low=0.0, low_open=True, high=1.0),
         )
 
     def _perturb(

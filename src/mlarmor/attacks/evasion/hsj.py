@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from mlarmor._validation import check_int, check_positive
 from mlarmor.attacks import _checks
 from mlarmor.attacks._geometry import Norm, clip_bounds, lp_norms, per_sample
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation
@@ -87,12 +88,12 @@ class HopSkipJump(FixedBudgetAttack):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        _checks.check_int(self.max_queries, "max_queries", owner, low=3)
-        _checks.check_int(self.n_iter, "n_iter", owner, low=0)
-        _checks.check_int(self.init_evals, "init_evals", owner)
-        _checks.check_int(self.max_evals, "max_evals", owner)
-        object.__setattr__(self, "gamma", _checks.check_float(self.gamma, "gamma", owner, low_open=True))
-        _checks.check_int(self.init_tries, "init_tries", owner)
+        check_int(self.max_queries, "max_queries", owner, low=3)
+        check_int(self.n_iter, "n_iter", owner, low=0)
+        check_int(self.init_evals, "init_evals", owner)
+        check_int(self.max_evals, "max_evals", owner)
+        object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma", owner))
+        check_int(self.init_tries, "init_tries", owner)
 
     def _perturb(
         self, target: Target, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator

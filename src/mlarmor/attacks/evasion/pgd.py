@@ -7,7 +7,7 @@ from typing import ClassVar, cast
 
 import torch
 
-from mlarmor.attacks import _checks
+from mlarmor._validation import check_choice, check_int, check_positive
 from mlarmor.attacks._geometry import clip_bounds, per_sample, project
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation
 from mlarmor.attacks.evasion._kernels import LOSSES, Loss, ascent_step, random_init, summed_loss
@@ -63,10 +63,10 @@ class PGD(FixedBudgetAttack):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        _checks.check_int(self.steps, "steps", owner)
+        check_int(self.steps, "steps", owner)
         if self.step is not None:
-            object.__setattr__(self, "step", _checks.check_float(self.step, "step", owner, low_open=True))
-        _checks.check_int(self.restarts, "restarts", owner)
+            object.__setattr__(self, "step", check_positive(self.step, "step", owner))
+        check_int(self.restarts, "restarts", owner)
         if not isinstance(self.random_start, bool):
             raise invalid_parameter("random_start", owner, "a bool", self.random_start)
         if self.restarts > 1 and not self.random_start:
@@ -76,7 +76,7 @@ class PGD(FixedBudgetAttack):
                 "1 when random_start is False (every restart would repeat the first)",
                 self.restarts,
             )
-        _checks.check_choice(self.loss, "loss", owner, LOSSES)
+        check_choice(self.loss, "loss", owner, LOSSES)
 
     def _perturb(
         self, target: Target, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator

@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from mlarmor.attacks import _checks
+from mlarmor._validation import check_float, check_int
 from mlarmor.attacks._geometry import clip_bounds, lp_norms, per_sample
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation
 from mlarmor.attacks.evasion import _square_kernels as sk
@@ -67,10 +67,10 @@ class Square(FixedBudgetAttack):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        _checks.check_int(self.n_queries, "n_queries", owner, low=3)
+        check_int(self.n_queries, "n_queries", owner, low=3)
         if self.p_init is not None:
             object.__setattr__(
-                self, "p_init", _checks.check_float(self.p_init, "p_init", owner, low_open=True, high=1.0)
+                self, "p_init", check_float(self.p_init, "p_init", owner, low=0.0, low_open=True, high=1.0)
             )
 
     def _perturb(

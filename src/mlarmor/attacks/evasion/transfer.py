@@ -7,7 +7,7 @@ from typing import ClassVar, cast
 
 import torch
 
-from mlarmor.attacks import _checks
+from mlarmor._validation import check_choice, check_int, describe
 from mlarmor.attacks._geometry import clip_bounds, project
 from mlarmor.attacks.base import FixedBudgetAttack, Perturbation
 from mlarmor.attacks.evasion._kernels import LOSSES, Loss, ascent_step, random_init
@@ -64,7 +64,7 @@ class Transfer(FixedBudgetAttack):
         owner = type(self).__name__
         s = self.surrogate
         if s is not None and (not isinstance(s, Differentiable) or "gradients" not in s.capabilities):
-            raise invalid_parameter("surrogate", owner, _SURROGATE, _checks.describe(type(s).__name__))
+            raise invalid_parameter("surrogate", owner, _SURROGATE, describe(type(s).__name__))
         if self.attack is not None and (
             not isinstance(self.attack, FixedBudgetAttack) or self.attack.capability != "gradients"
         ):
@@ -72,10 +72,10 @@ class Transfer(FixedBudgetAttack):
                 "attack",
                 owner,
                 "a white-box FixedBudgetAttack such as PGD, or None",
-                _checks.describe(type(self.attack).__name__),
+                describe(type(self.attack).__name__),
             )
-        _checks.check_int(self.steps, "steps", owner)
-        _checks.check_choice(self.loss, "loss", owner, LOSSES)
+        check_int(self.steps, "steps", owner)
+        check_choice(self.loss, "loss", owner, LOSSES)
 
     def _check_target(self, target: Target) -> None:
         if self.surrogate is None:

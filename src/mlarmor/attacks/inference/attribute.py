@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlarmor._validation import check_fraction
 from mlarmor.data import Dataset
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 from mlarmor.targets.base import Target
@@ -201,12 +202,7 @@ def attribute_inference(
     data.check_against(target.input_shape, target.num_classes, bounds=target.bounds)
     flat = data.x.reshape(data.n, -1)
     if known is None:
-        if (
-            isinstance(test_fraction, bool)
-            or not isinstance(test_fraction, int | float)
-            or not 0 < test_fraction < 1
-        ):
-            raise invalid_parameter("test_fraction", _OWNER, "a float in (0, 1)", test_fraction)
+        test_fraction = check_fraction(test_fraction, "test_fraction", _OWNER)
         _check_varies(flat[:, index], name, data.name)
         n_test = min(max(round(test_fraction * data.n), 1), data.n - 1) if data.n > 1 else 0
         order = np.random.default_rng(int(seed)).permutation(data.n)

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
-from mlarmor.attacks._checks import check_data, check_float, check_int, describe
+from mlarmor._validation import check_float, check_int, check_positive, describe
+from mlarmor.attacks._checks import check_data
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets.base import Differentiable, Target
 
@@ -374,9 +375,9 @@ def invert_classes(
     differentiable = _as_differentiable(target)
     wanted = _check_classes(classes, differentiable.num_classes)
     steps = check_int(steps, "steps", _OWNER)
-    lr = check_float(lr, "lr", _OWNER, low_open=True)
-    tv_weight = check_float(tv_weight, "tv_weight", _OWNER)
-    l2_weight = check_float(l2_weight, "l2_weight", _OWNER)
+    lr = check_positive(lr, "lr", _OWNER)
+    tv_weight = check_float(tv_weight, "tv_weight", _OWNER, low=0.0)
+    l2_weight = check_float(l2_weight, "l2_weight", _OWNER, low=0.0)
     if objective not in _OBJECTIVES:
         raise invalid_parameter("objective", _OWNER, "one of 'logit', 'log-prob'", objective)
     seed = check_int(seed, "seed", _OWNER, low=0)

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from mlarmor._validation import check_float, check_fraction, check_int, check_seed
 from mlarmor.errors import invalid_parameter
 
 __all__ = [
@@ -207,15 +208,6 @@ def auc(scores: npt.ArrayLike, is_member: npt.ArrayLike) -> float:
     return _auc(fpr, tpr)
 
 
-def _check_fraction(value: float, name: str, owner: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise invalid_parameter(name, owner, "a float in [0, 1]", value)
-    v = float(value)
-    if not 0.0 <= v <= 1.0:  # also rejects NaN
-        raise invalid_parameter(name, owner, "a float in [0, 1]", value)
-    return v
-
-
 def _tpr_at(fpr_curve: np.ndarray, tpr_curve: np.ndarray, fpr: float) -> float:
     # The curve starts at (0, 0), so some point always qualifies; its TPR is 0 when none is better.
     return float(tpr_curve[fpr_curve <= fpr].max())
@@ -240,7 +232,7 @@ def tpr_at_fpr(scores: npt.ArrayLike, is_member: npt.ArrayLike, fpr: float) -> f
     Raises:
         InvalidParameterError: As :func:`roc_curve`, or if ``fpr`` is not in ``[0, 1]``.
     """
-    f = _check_fraction(fpr, "fpr", "tpr_at_fpr")
+    f = check_float(fpr, "fpr", "tpr_at_fpr", low=0.0, high=1.0)
     fpr_curve, tpr_curve, _ = _roc(*_check(scores, is_member, "tpr_at_fpr"))
     return _tpr_at(fpr_curve, tpr_curve, f)
 
@@ -301,17 +293,10 @@ def _epsilon(
 
 
 def _check_epsilon_options(delta: float, confidence: float, seed: int, owner: str) -> tuple[float, float]:
-    if isinstance(delta, bool) or not isinstance(delta, int | float | np.floating | np.integer):
-        raise invalid_parameter("delta", owner, "a float in [0, 1)", delta)
-    if not 0.0 <= float(delta) < 1.0:
-        raise invalid_parameter("delta", owner, "a float in [0, 1)", delta)
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float | np.floating | np.integer):
-        raise invalid_parameter("confidence", owner, "a float in (0, 1)", confidence)
-    if not 0.0 < float(confidence) < 1.0:
-        raise invalid_parameter("confidence", owner, "a float in (0, 1)", confidence)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise invalid_parameter("seed", owner, "an int >= 0", seed)
-    return float(delta), float(confidence)
+    checked_delta = check_float(delta, "delta", owner, low=0.0, high=1.0, high_open=True)
+    checked_confidence = check_fraction(confidence, "confidence", owner)
+    check_seed(seed, owner)
+    return checked_delta, checked_confidence
 
 
 def _epsilon_bound(
@@ -446,7 +431,7 @@ def membership_metrics(
     owner = "membership_metrics"
     if isinstance(fprs, str | bytes) or not isinstance(fprs, Sequence):
         raise invalid_parameter("fprs", owner, "a sequence of floats in [0, 1]", fprs)
-    wanted = [_check_fraction(f, "fprs", owner) for f in fprs]
+    wanted = [check_float(f, "fprs", owner, low=0.0, high=1.0) for f in fprs]
     d, c = _check_epsilon_options(delta, confidence, seed, owner)
     s, m = _check(scores, is_member, owner)
     fpr, tpr, thresholds = _roc(s, m)
@@ -481,9 +466,8 @@ def most_exposed(scores: npt.ArrayLike, is_member: npt.ArrayLike, k: int = 10) -
         InvalidParameterError: As :func:`roc_curve` (infinite scores aside), or if ``k`` is not an
             int ``>= 0``.
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
-        raise invalid_parameter("k", "most_exposed", "an int >= 0", k)
+    n = check_int(k, "k", "most_exposed", low=0)
     s, m = _check(scores, is_member, "most_exposed", allow_inf=True)
     members = np.flatnonzero(m)
-    order = np.argsort(-s[members], kind="stable")[: int(k)]
+    order = np.argsort(-s[members], kind="stable")[:n]
     return members[order].astype(np.int64)

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -54,15 +53,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlarmor._validation import check_bounds, check_fraction, check_int, check_positive, check_seed
 from mlarmor.attacks.poisoning.base import PoisoningAttack, Predict
 from mlarmor.attacks.poisoning.triggers import (
     Bounds,
     Poisoned,
-    _check_bounds,
-    _check_fraction,
     _check_images,
     _check_labels,
-    _check_seed,
 )
 from mlarmor.attacks.registry import register
 from mlarmor.errors import InvalidParameterError, invalid_parameter
@@ -79,12 +76,6 @@ _TRIGGER = "gradient-matching"
 SURROGATE_SEED = 1000
 """Added to the call's seed for :class:`CleanLabel`'s surrogates: they train under other seeds than a
 victim model trained with the call's seed (the attacker does not know the victim's seed)."""
-
-
-def _check_positive_int(value: object, name: str, owner: str) -> int:
-    if not isinstance(value, Integral) or isinstance(value, bool) or int(value) < 1:
-        raise invalid_parameter(name, owner, "an int >= 1", value)
-    return int(value)
 
 
 def _flat_grad(loss: torch.Tensor, params: Sequence[torch.Tensor], *, create_graph: bool) -> torch.Tensor:
@@ -233,23 +224,20 @@ def gradient_matching(
             return a module.
     """
     owner = "gradient_matching"
-    frac = _check_fraction(fraction, owner)
-    low, high = _check_bounds(bounds, owner)
-    seed = _check_seed(seed, owner)
-    n_steps = _check_positive_int(steps, "steps", owner)
-    n_restarts = _check_positive_int(restarts, "restarts", owner)
-    n_ensemble = _check_positive_int(ensemble, "ensemble", owner)
-    if not isinstance(retrain, Integral) or isinstance(retrain, bool) or not 0 <= int(retrain) < n_steps:
-        raise invalid_parameter("retrain", owner, f"an int in [0, steps={n_steps})", retrain)
-    n_retrain = int(retrain)
-    for name, value in (("eps", eps), ("lr", lr)):
-        if not isinstance(value, Real) or isinstance(value, bool) or not 0.0 < float(value) < np.inf:
-            raise invalid_parameter(name, owner, "a float in (0, inf)", value)
+    frac = check_fraction(fraction, "fraction", owner)
+    low, high = check_bounds(bounds, owner)
+    seed = check_seed(seed, owner)
+    n_steps = check_int(steps, "steps", owner)
+    n_restarts = check_int(restarts, "restarts", owner)
+    n_ensemble = check_int(ensemble, "ensemble", owner)
+    n_retrain = check_int(retrain, "retrain", owner, low=0, high=n_steps - 1, hint=f"below steps={n_steps}")
+    check_positive(eps, "eps", owner)
+    check_positive(lr, "lr", owner)
     if not callable(train):
         raise invalid_parameter("train", owner, "a function train(x, y, seed) -> nn.Module", train)
     arr = np.asarray(x)
     # The model sees the user's own shape; ``_check_images`` only validates and casts.
-    imgs = _check_images(arr, owner, (low, high))[0].reshape(arr.shape)
+    imgs: np.ndarray = _check_images(arr, owner, (low, high))[0].reshape(arr.shape)
     labels = _check_labels(y, imgs.shape[0], owner)
     victims = np.asarray(x_victims)
     if (
@@ -271,10 +259,8 @@ def gradient_matching(
         raise invalid_parameter(
             "y_victims", owner, expected, f"shape {vic_labels.shape}, dtype {vic_labels.dtype}"
         )
-    if not isinstance(adversarial_class, Integral) or isinstance(adversarial_class, bool):
-        raise invalid_parameter("adversarial_class", owner, "an int >= 0", adversarial_class)
-    adv_class = int(adversarial_class)
-    if adv_class < 0 or (labels.size and adv_class > int(labels.max())):
+    adv_class = check_int(adversarial_class, "adversarial_class", owner, low=0)
+    if labels.size and adv_class > int(labels.max()):
         raise invalid_parameter("adversarial_class", owner, "a class present in y", adversarial_class)
     if np.any(vic_labels == adv_class):
         raise invalid_parameter(

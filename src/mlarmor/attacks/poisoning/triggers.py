@@ -21,12 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from mlarmor._validation import (
+    check_bounds,
+    check_choice,
+    check_float,
+    check_fraction,
+    check_int,
+    check_seed,
+)
 from mlarmor.errors import invalid_parameter
 
 __all__ = [
@@ -87,32 +94,9 @@ class Poisoned:
 # -- validation ---------------------------------------------------------------------------------
 
 
-def _check_fraction(fraction: object, owner: str) -> float:
-    if not isinstance(fraction, Real) or isinstance(fraction, bool) or not 0.0 < float(fraction) < 1.0:
-        raise invalid_parameter("fraction", owner, "a float in (0, 1)", fraction)
-    return float(fraction)
-
-
 def _check_class(value: object, name: str, owner: str, num_classes: int) -> int:
-    if not isinstance(value, Integral) or isinstance(value, bool) or not 0 <= int(value) < num_classes:
-        raise invalid_parameter(name, owner, f"an int in [0, {num_classes})", value)
-    return int(value)
-
-
-def _check_seed(seed: object, owner: str) -> int:
-    if not isinstance(seed, Integral) or isinstance(seed, bool) or int(seed) < 0:
-        raise invalid_parameter("seed", owner, "an int >= 0", seed)
-    return int(seed)
-
-
-def _check_bounds(bounds: object, owner: str) -> Bounds:
-    try:
-        low, high = (float(b) for b in bounds)  # type: ignore[attr-defined]
-    except (TypeError, ValueError) as e:
-        raise invalid_parameter("bounds", owner, "a pair (low, high) of floats", bounds) from e
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise invalid_parameter("bounds", owner, "a pair (low, high) of finite floats, low < high", bounds)
-    return low, high
+    """A class index, in ``[0, num_classes)``."""
+    return check_int(value, name, owner, low=0, high=num_classes - 1)
 
 
 def _check_images(x: object, owner: str, bounds: Bounds) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -205,15 +189,13 @@ def flip_labels(
         The attacker relabels a share of the training rows (noisy or malicious annotators).
     """
     owner = "flip_labels"
-    frac = _check_fraction(fraction, owner)
-    if not isinstance(num_classes, Integral) or isinstance(num_classes, bool) or int(num_classes) < 2:
-        raise invalid_parameter("num_classes", owner, "an int >= 2", num_classes)
-    num_classes = int(num_classes)
+    frac = check_fraction(fraction, "fraction", owner)
+    num_classes = check_int(num_classes, "num_classes", owner, low=2)
     target = None if target_class is None else _check_class(target_class, "target_class", owner, num_classes)
     source = None if source_class is None else _check_class(source_class, "source_class", owner, num_classes)
     if target is not None and source == target:
         raise invalid_parameter("source_class", owner, "a class other than target_class", source_class)
-    rng = np.random.default_rng(_check_seed(seed, owner))
+    rng = np.random.default_rng(check_seed(seed, owner))
     x_out = np.array(x, copy=True)
     labels = _check_labels(y, x_out.shape[0] if x_out.ndim else -1, owner)
     if labels.size and labels.max() >= num_classes:
@@ -279,20 +261,14 @@ def patch_trigger(
         test inputs it wants sent to the target class.
     """
     owner = "patch_trigger"
-    low, high = _check_bounds(bounds, owner)
+    low, high = check_bounds(bounds, owner)
     imgs, shape = _check_images(x, owner, (low, high))
-    if position not in _POSITIONS:
-        raise invalid_parameter("position", owner, f"one of {list(_POSITIONS)}", position)
-    if pattern not in _PATTERNS:
-        raise invalid_parameter("pattern", owner, f"one of {list(_PATTERNS)}", pattern)
+    check_choice(position, "position", owner, _POSITIONS)
+    check_choice(pattern, "pattern", owner, _PATTERNS)
     h, w = imgs.shape[-2:]
-    if not isinstance(size, Integral) or isinstance(size, bool) or not 1 <= int(size) <= min(h, w):
-        raise invalid_parameter("size", owner, f"an int in [1, {min(h, w)}] (the image is {h}x{w})", size)
-    lit = high if value is None else value
-    if not isinstance(lit, Real) or isinstance(lit, bool) or not low <= float(lit) <= high:
-        raise invalid_parameter("value", owner, f"a float within bounds [{low}, {high}]", value)
-    s = int(size)
-    patch = np.full((s, s), float(lit))
+    s = check_int(size, "size", owner, high=min(h, w), hint=f"the image is {h}x{w}")
+    lit = high if value is None else check_float(value, "value", owner, low=low, high=high)
+    patch = np.full((s, s), lit)
     if pattern == "checkerboard":
         r, c = np.indices((s, s))
         patch[(r + c) % 2 == 1] = low
@@ -336,14 +312,13 @@ def blend_trigger(
         Dirty-label backdoor with a faint, image-wide key instead of a visible patch.
     """
     owner = "blend_trigger"
-    low, high = _check_bounds(bounds, owner)
+    low, high = check_bounds(bounds, owner)
     _, shape = _check_images(x, owner, (low, high))
     arr = np.asarray(x)
     dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float64)
-    if not isinstance(alpha, Real) or isinstance(alpha, bool) or not 0.0 < float(alpha) <= 1.0:
-        raise invalid_parameter("alpha", owner, "a float in (0, 1]", alpha)
+    check_float(alpha, "alpha", owner, low=0.0, high=1.0, low_open=True)
     if pattern is None:
-        key = np.random.default_rng(_check_seed(seed, owner)).uniform(low, high, size=shape[1:])
+        key = np.random.default_rng(check_seed(seed, owner)).uniform(low, high, size=shape[1:])
     else:
         key = np.asarray(pattern, dtype=np.float64)
         try:
@@ -399,18 +374,13 @@ def warp_field(height: int, width: int, *, strength: float = 0.5, grid: int = 4,
         InvalidParameterError: For a negative ``strength``, a ``grid`` below 2 or bad sizes.
     """
     owner = "warp_trigger"
-    for name, v in (("height", height), ("width", width)):
-        if not isinstance(v, Integral) or isinstance(v, bool) or int(v) < 1:
-            raise invalid_parameter(name, owner, "an int >= 1", v)
-    if not isinstance(strength, Real) or isinstance(strength, bool) or not 0.0 <= float(strength) < np.inf:
-        raise invalid_parameter("strength", owner, "a float in [0, inf)", strength)
-    if not isinstance(grid, Integral) or isinstance(grid, bool) or int(grid) < 2:
-        raise invalid_parameter("grid", owner, "an int >= 2", grid)
-    k = int(grid)
-    p = np.random.default_rng(_check_seed(seed, owner)).uniform(-1.0, 1.0, size=(2, k, k))
+    n_h, n_w = check_int(height, "height", owner), check_int(width, "width", owner)
+    check_float(strength, "strength", owner, low=0.0)
+    k = check_int(grid, "grid", owner, low=2)
+    p = np.random.default_rng(check_seed(seed, owner)).uniform(-1.0, 1.0, size=(2, k, k))
     p /= np.mean(np.abs(p))
-    a_h, a_w = _interp_matrix(k, int(height)), _interp_matrix(k, int(width))
-    up = np.einsum("hk,ckl,wl->chw", a_h, p, a_w)
+    a_h, a_w = _interp_matrix(k, n_h), _interp_matrix(k, n_w)
+    up: np.ndarray = np.einsum("hk,ckl,wl->chw", a_h, p, a_w)
     return float(strength) * up
 
 
@@ -457,7 +427,7 @@ def warp_trigger(
         Dirty-label backdoor whose key is a geometric distortion rather than added pixels.
     """
     owner = "warp_trigger"
-    low, high = _check_bounds(bounds, owner)
+    low, high = check_bounds(bounds, owner)
     imgs, shape = _check_images(x, owner, (low, high))
     h, w = imgs.shape[-2:]
     dy, dx = warp_field(h, w, strength=strength, grid=grid, seed=seed)
@@ -498,8 +468,7 @@ def apply_trigger(x: npt.ArrayLike, trigger: Trigger, **params: Any) -> np.ndarr
     Raises:
         InvalidParameterError: For an unknown trigger or invalid parameters.
     """
-    if trigger not in _APPLY:
-        raise invalid_parameter("trigger", "apply_trigger", f"one of {list(_TRIGGERS)}", trigger)
+    check_choice(trigger, "trigger", "apply_trigger", _TRIGGERS)
     try:
         out: np.ndarray = _APPLY[trigger](x, **params)
     except TypeError as e:
@@ -549,20 +518,17 @@ def poison(
             invalid trigger parameters.
     """
     owner = "poison"
-    if trigger not in _APPLY:
-        raise invalid_parameter("trigger", owner, f"one of {list(_TRIGGERS)}", trigger)
-    frac = _check_fraction(fraction, owner)
-    low, high = _check_bounds(bounds, owner)
-    seed = _check_seed(seed, owner)
+    check_choice(trigger, "trigger", owner, _TRIGGERS)
+    frac = check_fraction(fraction, "fraction", owner)
+    low, high = check_bounds(bounds, owner)
+    seed = check_seed(seed, owner)
     arr = np.asarray(x)
     imgs, _ = _check_images(arr, owner, (low, high))
     labels = _check_labels(y, imgs.shape[0], owner)
     if num_classes is None:
         n_cls = int(labels.max()) + 1 if labels.size else 0
-    elif not isinstance(num_classes, Integral) or isinstance(num_classes, bool) or int(num_classes) < 2:
-        raise invalid_parameter("num_classes", owner, "an int >= 2", num_classes)
     else:
-        n_cls = int(num_classes)
+        n_cls = check_int(num_classes, "num_classes", owner, low=2)
         if labels.size and labels.max() >= n_cls:
             raise invalid_parameter("y", owner, f"labels in [0, {n_cls})", f"a label {int(labels.max())}")
     target = _check_class(target_class, "target_class", owner, n_cls)
@@ -608,9 +574,7 @@ def attack_success_rate(
     owner = "attack_success_rate"
     x = np.asarray(x_clean)
     labels = _check_labels(y_clean, x.shape[0] if x.ndim else -1, owner)
-    if not isinstance(target_class, Integral) or isinstance(target_class, bool) or int(target_class) < 0:
-        raise invalid_parameter("target_class", owner, "an int >= 0", target_class)
-    keep = labels != int(target_class)
+    keep = labels != check_int(target_class, "target_class", owner, low=0)
     if not keep.any():
         raise invalid_parameter("y_clean", owner, "at least one label other than target_class", "none")
     triggered = apply_trigger(x[keep], trigger, **params)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlarmor._validation import check_float, check_int, check_seed
 from mlarmor.defenses.inspect import model as _nc
 from mlarmor.defenses.inspect.model import BackdoorInspection, TriggerCandidate, anomaly_indices
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
@@ -139,19 +140,17 @@ def neural_cleanse_blackbox(
         )
     xs, labels = _nc._check_data(target, x, y, owner=_OWNER)
     chosen = _nc._check_classes(classes, target.num_classes, owner=_OWNER)
-    budget = _nc._check_int(queries, "queries", 1, owner=_OWNER)
-    pairs = _nc._check_int(samples, "samples", 2, owner=_OWNER) // 2
-    batch = _nc._check_int(batch_size, "batch_size", 1, owner=_OWNER)
-    patience_ = _nc._check_int(patience, "patience", 1, owner=_OWNER)
-    noise = _nc._check_float(sigma, "sigma", 0.0, math.inf, low_open=True, owner=_OWNER)
-    rate = _nc._check_float(lr, "lr", 0.0, math.inf, low_open=True, owner=_OWNER)
-    cost0 = _nc._check_float(init_cost, "init_cost", 0.0, math.inf, low_open=True, owner=_OWNER)
-    aim = _nc._check_float(target_success, "target_success", 0.0, 1.0, low_open=True, owner=_OWNER)
-    multiplier = _nc._check_float(
-        cost_multiplier, "cost_multiplier", 1.0, math.inf, low_open=True, owner=_OWNER
-    )
-    limit = _nc._check_float(threshold, "threshold", 0.0, math.inf, owner=_OWNER)
-    seed_ = _nc._check_int(seed, "seed", 0, owner=_OWNER)
+    budget = check_int(queries, "queries", _OWNER)
+    pairs = check_int(samples, "samples", _OWNER, low=2) // 2
+    batch = check_int(batch_size, "batch_size", _OWNER)
+    patience_ = check_int(patience, "patience", _OWNER)
+    noise = check_float(sigma, "sigma", _OWNER, low=0.0, low_open=True)
+    rate = check_float(lr, "lr", _OWNER, low=0.0, low_open=True)
+    cost0 = check_float(init_cost, "init_cost", _OWNER, low=0.0, low_open=True)
+    aim = check_float(target_success, "target_success", _OWNER, low=0.0, high=1.0, low_open=True)
+    multiplier = check_float(cost_multiplier, "cost_multiplier", _OWNER, low=1.0, low_open=True)
+    limit = check_float(threshold, "threshold", _OWNER, low=0.0)
+    seed_ = check_seed(seed, _OWNER)
     if samples % 2:
         raise invalid_parameter("samples", _OWNER, "an even int >= 2 (antithetic pairs)", samples)
     if progress is not None and not callable(progress):

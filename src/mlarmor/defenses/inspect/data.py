@@ -25,6 +25,7 @@ from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from mlarmor._validation import check_float, check_int, check_seed
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 
 __all__ = ["Suspicion", "activation_clustering", "activations", "spectral_signatures"]
@@ -106,25 +107,6 @@ def _check_inputs(features: object, y: object, owner: str) -> tuple[FloatArray, 
     return x, labels.astype(np.int64)
 
 
-def _check_fraction(
-    value: object, name: str, owner: str, low: float, high: float, *, closed_high: bool
-) -> float:
-    bracket = "]" if closed_high else ")"
-    expected = f"a float in ({low}, {high}{bracket}"
-    if not isinstance(value, int | float | np.floating | np.integer) or isinstance(value, bool):
-        raise invalid_parameter(name, owner, expected, value)
-    v = float(value)
-    if not (low < v < high or (closed_high and v == high)):
-        raise invalid_parameter(name, owner, expected, value)
-    return v
-
-
-def _check_int(value: object, name: str, owner: str, low: int) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-        raise invalid_parameter(name, owner, f"an int >= {low}", value)
-    return int(value)
-
-
 def _skip(n_c: int, min_class_size: int) -> dict[str, Any]:
     return {
         "n": n_c,
@@ -190,8 +172,10 @@ def spectral_signatures(
     """
     owner = "spectral_signatures"
     x, labels = _check_inputs(features, y, owner)
-    fraction = _check_fraction(expected_fraction, "expected_fraction", owner, 0.0, 0.5, closed_high=False)
-    min_size = _check_int(min_class_size, "min_class_size", owner, 2)
+    fraction = check_float(
+        expected_fraction, "expected_fraction", owner, low=0.0, high=0.5, low_open=True, high_open=True
+    )
+    min_size = check_int(min_class_size, "min_class_size", owner, low=2)
     scores = np.zeros(len(x))
     flagged = np.zeros(len(x), dtype=bool)
     per_class: dict[int, dict[str, Any]] = {}
@@ -268,13 +252,13 @@ def activation_clustering(
     """
     owner = "activation_clustering"
     x, labels = _check_inputs(features, y, owner)
-    k_dims = _check_int(n_components, "n_components", owner, 1)
-    size_thr = _check_fraction(size_threshold, "size_threshold", owner, 0.0, 0.5, closed_high=True)
-    sil_thr = _check_fraction(
-        silhouette_threshold, "silhouette_threshold", owner, -1.0, 1.0, closed_high=False
+    k_dims = check_int(n_components, "n_components", owner)
+    size_thr = check_float(size_threshold, "size_threshold", owner, low=0.0, high=0.5, low_open=True)
+    sil_thr = check_float(
+        silhouette_threshold, "silhouette_threshold", owner, low=-1.0, high=1.0, low_open=True, high_open=True
     )
-    seed = _check_int(seed, "seed", owner, 0)
-    min_size = _check_int(min_class_size, "min_class_size", owner, 4)
+    seed = check_seed(seed, owner)
+    min_size = check_int(min_class_size, "min_class_size", owner, low=4)
     scores = np.zeros(len(x))
     flagged = np.zeros(len(x), dtype=bool)
     per_class: dict[int, dict[str, Any]] = {}
@@ -369,7 +353,7 @@ def activations(
     owner = "activations"
     if not isinstance(model, nn.Module):
         raise invalid_parameter("model", owner, "a torch.nn.Module", type(model).__name__)
-    batch = _check_int(batch_size, "batch_size", owner, 1)
+    batch = check_int(batch_size, "batch_size", owner)
     try:
         xs = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as e:

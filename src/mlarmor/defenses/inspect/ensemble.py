@@ -30,11 +30,11 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from mlarmor._validation import check_float, check_fraction
 from mlarmor.defenses.inspect.data import (
     BoolArray,
     FloatArray,
     Suspicion,
-    _check_fraction,
     activation_clustering,
     activations,
     spectral_signatures,
@@ -303,11 +303,13 @@ def inspect_data(
         known = value is None or value in names or (option == "consistency_layer" and value == "input")
         if not known:
             raise invalid_parameter(option, owner, f"one of {sorted(names)}", value)
-    budget = _check_fraction(max_clean_flagged, "max_clean_flagged", owner, 0.0, 1.0, closed_high=False)
+    budget = check_fraction(max_clean_flagged, "max_clean_flagged", owner)
     fraction = (
         None
         if expected_fraction is None
-        else _check_fraction(expected_fraction, "expected_fraction", owner, 0.0, 0.5, closed_high=False)
+        else check_float(
+            expected_fraction, "expected_fraction", owner, low=0.0, high=0.5, low_open=True, high_open=True
+        )
     )
     if trigger is not None and (not isinstance(trigger, tuple | list) or len(trigger) != 2):
         raise invalid_parameter("trigger", owner, "a (mask, pattern) pair", type(trigger).__name__)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mlarmor._validation import check_float, check_int, check_seed
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets.base import Differentiable, Target
 
@@ -144,23 +145,6 @@ def anomaly_indices(norms: Sequence[float]) -> list[float]:
     mad = float(np.median(np.abs(values - median)))
     scale = _MAD_CONSISTENCY * max(mad, 1e-6 * max(abs(median), 1e-12))
     return [max(0.0, (median - v) / scale) for v in values.tolist()]
-
-
-def _check_int(value: object, name: str, low: int, *, owner: str = _OWNER) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or int(value) < low:
-        raise invalid_parameter(name, owner, f"an int >= {low}", value)
-    return int(value)
-
-
-def _check_float(
-    value: object, name: str, low: float, high: float, *, low_open: bool = False, owner: str = _OWNER
-) -> float:
-    real = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    f = float(value) if real else math.nan  # type: ignore[arg-type]
-    if not (math.isfinite(f) and (f > low if low_open else f >= low) and f <= high):
-        interval = f"{'(' if low_open else '['}{low}, {high}]"
-        raise invalid_parameter(name, owner, f"a float in {interval}", value)
-    return f
 
 
 def _check_target(target: object) -> Differentiable:
@@ -331,15 +315,15 @@ def neural_cleanse(
     model = _check_target(target)
     xs, labels = _check_data(model, x, y)
     chosen = _check_classes(classes, model.num_classes)
-    n_steps = _check_int(steps, "steps", 1)
-    batch = _check_int(batch_size, "batch_size", 1)
-    patience_ = _check_int(patience, "patience", 1)
-    rate = _check_float(lr, "lr", 0.0, math.inf, low_open=True)
-    cost0 = _check_float(init_cost, "init_cost", 0.0, math.inf, low_open=True)
-    aim = _check_float(target_success, "target_success", 0.0, 1.0, low_open=True)
-    multiplier = _check_float(cost_multiplier, "cost_multiplier", 1.0, math.inf, low_open=True)
-    limit = _check_float(threshold, "threshold", 0.0, math.inf)
-    gen = torch.Generator().manual_seed(_check_int(seed, "seed", 0))
+    n_steps = check_int(steps, "steps", _OWNER)
+    batch = check_int(batch_size, "batch_size", _OWNER)
+    patience_ = check_int(patience, "patience", _OWNER)
+    rate = check_float(lr, "lr", _OWNER, low=0.0, low_open=True)
+    cost0 = check_float(init_cost, "init_cost", _OWNER, low=0.0, low_open=True)
+    aim = check_float(target_success, "target_success", _OWNER, low=0.0, high=1.0, low_open=True)
+    multiplier = check_float(cost_multiplier, "cost_multiplier", _OWNER, low=1.0, low_open=True)
+    limit = check_float(threshold, "threshold", _OWNER, low=0.0)
+    gen = torch.Generator().manual_seed(check_seed(seed, _OWNER))
     if progress is not None and not callable(progress):
         raise invalid_parameter("progress", _OWNER, "a callable progress(done, total) or None", progress)
 

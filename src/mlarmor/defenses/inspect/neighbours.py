@@ -19,12 +19,11 @@ import numpy.typing as npt
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
+from mlarmor._validation import check_float, check_fraction, check_int
 from mlarmor.defenses.inspect.data import (
     BoolArray,
     Suspicion,
-    _check_fraction,
     _check_inputs,
-    _check_int,
 )
 from mlarmor.errors import invalid_parameter
 
@@ -95,18 +94,18 @@ def label_consistency(
     """
     owner = "label_consistency"
     x, labels = _check_inputs(features, y, owner)
-    k = _check_int(k, "k", owner, 1)
-    thr = _check_fraction(threshold, "threshold", owner, 0.0, 1.0, closed_high=True)
-    rounds = _check_int(refine, "refine", owner, 0)
-    cut = _check_fraction(prune, "prune", owner, 0.0, 1.0, closed_high=True)
+    k = check_int(k, "k", owner)
+    thr = check_float(threshold, "threshold", owner, low=0.0, high=1.0, low_open=True)
+    rounds = check_int(refine, "refine", owner, low=0)
+    cut = check_float(prune, "prune", owner, low=0.0, high=1.0, low_open=True)
     quiet = (
         None
         if quiet_threshold is None
-        else _check_fraction(quiet_threshold, "quiet_threshold", owner, 0.0, 1.0, closed_high=True)
+        else check_float(quiet_threshold, "quiet_threshold", owner, low=0.0, high=1.0, low_open=True)
     )
     if quiet is not None and quiet < thr:
         raise invalid_parameter("quiet_threshold", owner, f"a float in [threshold={thr}, 1] or None", quiet)
-    level = _check_fraction(alpha, "alpha", owner, 0.0, 1.0, closed_high=False)
+    level = check_fraction(alpha, "alpha", owner)
     n = len(x)
     if n < 2:
         raise invalid_parameter("features", owner, "at least 2 samples", f"{n} sample")

@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlarmor._validation import check_int, check_positive, check_seed
 from mlarmor.defenses.inspect.data import (
     BoolArray,
     FloatArray,
     Suspicion,
-    _check_int,
 )
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 
@@ -92,14 +92,6 @@ def _z_suspicion(z: FloatArray, labels: npt.NDArray[np.int64], threshold: float,
         for c in np.unique(labels)
     }
     return Suspicion(scores=z, flagged=flagged, method=method, per_class=per_class)
-
-
-def _check_threshold(value: object, name: str, owner: str) -> float:
-    if not isinstance(value, int | float | np.floating | np.integer) or isinstance(value, bool):
-        raise invalid_parameter(name, owner, "a finite float > 0", value)
-    if not (np.isfinite(value) and value > 0):
-        raise invalid_parameter(name, owner, "a finite float > 0", value)
-    return float(value)
 
 
 def per_sample_loss(
@@ -176,7 +168,7 @@ def model_loss(model: nn.Module, x: npt.ArrayLike, y: npt.ArrayLike, *, threshol
         InvalidParameterError: For inputs the model refuses, labels outside its classes or a bad
             ``threshold``.
     """
-    thr = _check_threshold(threshold, "threshold", "model_loss")
+    thr = check_positive(threshold, "threshold", "model_loss")
     labels = np.asarray(y, dtype=np.int64)
     loss = per_sample_loss(model, x, labels)
     # sqrt tames the tail of the loss without the spread that log gives to near-zero losses
@@ -267,10 +259,10 @@ def learning_speed(
             return a module.
     """
     owner = "learning_speed"
-    epochs = _check_int(epochs, "epochs", owner, 1)
-    runs = _check_int(runs, "runs", owner, 1)
-    seed = _check_int(seed, "seed", owner, 0)
-    thr = _check_threshold(threshold, "threshold", owner)
+    epochs = check_int(epochs, "epochs", owner)
+    runs = check_int(runs, "runs", owner)
+    seed = check_seed(seed, owner)
+    thr = check_positive(threshold, "threshold", owner)
     if direction not in ("fast", "slow"):
         raise invalid_parameter("direction", owner, "'fast' or 'slow'", direction)
     if not callable(train_fn):
@@ -329,7 +321,7 @@ def trigger_carriers(
             non-finite values.
     """
     owner = "trigger_carriers"
-    thr = _check_threshold(threshold, "threshold", owner)
+    thr = check_positive(threshold, "threshold", owner)
     imgs = np.asarray(x, dtype=np.float64)
     if imgs.ndim == 3:
         imgs = imgs[:, None]

@@ -16,11 +16,11 @@ labels only.
 
 from __future__ import annotations
 
-from numbers import Integral
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlarmor._validation import check_optional_int, describe
 from mlarmor.errors import InvalidParameterError, UnsupportedModelError, invalid_parameter
 from mlarmor.targets._common import TargetProxy
 from mlarmor.targets.base import Capability, Target
@@ -34,35 +34,14 @@ _OWNER = "ObfuscatedTarget"
 _MAX_DECIMALS = 15  # float64 holds about 15-16 significant digits: more decimals change nothing
 
 
-class _Text(str):
-    """A string shown without quotes in the ``Got ... instead.`` part of a message."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _check_top_k(top_k: object, num_classes: int, owner: str) -> int | None:
-    if top_k is None:
-        return None
-    if isinstance(top_k, bool) or not isinstance(top_k, Integral) or not 1 <= int(top_k) <= num_classes:
-        raise invalid_parameter(
-            "top_k", owner, f"an int in [1, {num_classes}] (the number of classes) or None", top_k
-        )
-    return int(top_k)
-
-
-def _check_decimals(decimals: object, owner: str) -> int | None:
-    if decimals is None:
-        return None
-    if (
-        isinstance(decimals, bool)
-        or not isinstance(decimals, Integral)
-        or not 0 <= int(decimals) <= _MAX_DECIMALS
-    ):
-        raise invalid_parameter("decimals", owner, f"an int in [0, {_MAX_DECIMALS}] or None", decimals)
-    return int(decimals)
+def _check_options(
+    top_k: object, decimals: object, num_classes: int, owner: str
+) -> tuple[int | None, int | None]:
+    hint = f"there are {num_classes} classes"
+    return (
+        check_optional_int(top_k, "top_k", owner, high=num_classes, hint=hint),
+        check_optional_int(decimals, "decimals", owner, low=0, high=_MAX_DECIMALS),
+    )
 
 
 def _obfuscate(p: np.ndarray, top_k: int | None, decimals: int | None) -> np.ndarray:
@@ -114,14 +93,14 @@ def obfuscate_scores(
         ) from e
     if arr.ndim != 2 or arr.shape[1] < 1:
         raise invalid_parameter(
-            "p", owner, "an array of probabilities of shape (n, num_classes)", _Text(f"shape {arr.shape}")
+            "p", owner, "an array of probabilities of shape (n, num_classes)", describe(f"shape {arr.shape}")
         )
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise InvalidParameterError(
             f"The 'p' parameter of {owner} must hold finite, non-negative probabilities. Got values "
             "that are negative, NaN or infinite instead (pass probabilities, not logits)."
         )
-    return _obfuscate(arr, _check_top_k(top_k, arr.shape[1], owner), _check_decimals(decimals, owner))
+    return _obfuscate(arr, *_check_options(top_k, decimals, arr.shape[1], owner))
 
 
 class ObfuscatedTarget(TargetProxy):
@@ -179,14 +158,13 @@ class ObfuscatedTarget(TargetProxy):
                 "inner",
                 _OWNER,
                 "a model adapter implementing mlarmor.targets.Target",
-                _Text(type(inner).__name__),
+                describe(type(inner).__name__),
             )
         if not isinstance(labels_only, bool):
             raise invalid_parameter("labels_only", _OWNER, "a bool", labels_only)
         if name is not None and not isinstance(name, str):
             raise invalid_parameter("name", _OWNER, "a string or None", name)
-        self._top_k = _check_top_k(top_k, inner.num_classes, _OWNER)
-        self._decimals = _check_decimals(decimals, _OWNER)
+        self._top_k, self._decimals = _check_options(top_k, decimals, inner.num_classes, _OWNER)
         scores_options = self._top_k is not None or self._decimals is not None
         if not labels_only and not scores_options:
             raise InvalidParameterError(

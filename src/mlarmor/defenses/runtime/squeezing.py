@@ -19,7 +19,13 @@ from typing import Any, Final, Literal, get_args
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mlarmor.defenses._validate import Shown as _Shown
+from mlarmor._validation import (
+    check_fraction,
+    check_int,
+    check_optional_int,
+    describe,
+    is_int,
+)
 from mlarmor.defenses._validate import (
     bad_dict,
     check_batch,
@@ -29,7 +35,6 @@ from mlarmor.defenses._validate import (
     mann_whitney_auc,
     read_payload,
 )
-from mlarmor.defenses._validate import is_int as _is_int
 from mlarmor.errors import InvalidParameterError, NotFittedError, invalid_parameter
 from mlarmor.targets.base import Target
 
@@ -64,10 +69,8 @@ def reduce_bit_depth(x: np.ndarray, bits: int, bounds: tuple[float, float] = (0.
         >>> reduce_bit_depth(np.array([0.2, 0.49, 0.51, 0.9]), bits=1).tolist()
         [0.0, 0.0, 1.0, 1.0]
     """
-    if not _is_int(bits) or not 1 <= int(bits) <= 16:
-        raise invalid_parameter("bits", "reduce_bit_depth", "an int in [1, 16]", bits)
+    levels = 2 ** check_int(bits, "bits", "reduce_bit_depth", high=16) - 1
     low, high = float(bounds[0]), float(bounds[1])
-    levels = 2 ** int(bits) - 1
     v = np.clip((np.asarray(x, dtype=np.float64) - low) / (high - low), 0.0, 1.0)
     out = np.clip(low + np.rint(v * levels) / levels * (high - low), low, high)
     result: np.ndarray = out.astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
@@ -94,11 +97,10 @@ def median_smooth(x: np.ndarray, size: int = 2) -> np.ndarray:
         >>> median_smooth(np.array([[1.0, 2.0], [3.0, 5.0]])).tolist()
         [[2.5, 3.5], [4.0, 5.0]]
     """
-    if not _is_int(size) or int(size) < 2:
-        raise invalid_parameter("size", "median_smooth", "an int >= 2", size)
+    check_int(size, "size", "median_smooth", low=2)
     if x.ndim < 2:
         raise invalid_parameter(
-            "x", "median_smooth", "an array with two spatial axes (..., H, W)", _Shown(f"shape {x.shape}")
+            "x", "median_smooth", "an array with two spatial axes (..., H, W)", describe(f"shape {x.shape}")
         )
     k = int(size)
     pad = [(0, 0)] * (x.ndim - 2) + [((k - 1) // 2, k // 2)] * 2
@@ -208,19 +210,10 @@ class FeatureSqueezing:
         batch_size: int = 256,
     ) -> None:
         self.squeezers = _check_squeezers(squeezers)
-        if bits is not None and (not _is_int(bits) or not 1 <= int(bits) <= 16):
-            raise invalid_parameter("bits", _OWNER, "an int in [1, 16] or None (choose in fit)", bits)
-        self.bits = None if bits is None else int(bits)
-        if not _is_int(median_size) or int(median_size) < 2:
-            raise invalid_parameter("median_size", _OWNER, "an int >= 2", median_size)
-        self.median_size = int(median_size)
-        far = false_alarm_rate
-        if not isinstance(far, Real) or isinstance(far, bool) or not 0.0 < float(far) < 1.0:
-            raise invalid_parameter("false_alarm_rate", _OWNER, "a float in (0, 1)", far)
-        self.false_alarm_rate: float = float(far)
-        if not _is_int(batch_size) or int(batch_size) < 1:
-            raise invalid_parameter("batch_size", _OWNER, "an int >= 1", batch_size)
-        self.batch_size: int = int(batch_size)
+        self.bits = check_optional_int(bits, "bits", _OWNER, high=16, hint="None chooses it in fit")
+        self.median_size = check_int(median_size, "median_size", _OWNER, low=2)
+        self.false_alarm_rate: float = check_fraction(false_alarm_rate, "false_alarm_rate", _OWNER)
+        self.batch_size: int = check_int(batch_size, "batch_size", _OWNER)
         self._fitted: _Fitted | None = None
 
     def __repr__(self) -> str:
@@ -401,7 +394,7 @@ class FeatureSqueezing:
                     "adversarial",
                     _OWNER,
                     f"a bool array of shape ({xa.shape[0]},), one flag per row of x_adv",
-                    _Shown(f"dtype {mask.dtype}, shape {mask.shape}"),
+                    describe(f"dtype {mask.dtype}, shape {mask.shape}"),
                 )
             if not mask.any():
                 raise InvalidParameterError(
@@ -550,7 +543,7 @@ class FeatureSqueezing:
         if squeezers is None or not math.isfinite(threshold) or threshold < 0:
             raise _bad_dict("a finite threshold >= 0 and a list of squeezers", fitted)
         if ("bit-depth" in squeezers) != (bits is not None) or (
-            bits is not None and (not _is_int(bits) or not 1 <= bits <= 16)
+            bits is not None and (not is_int(bits) or not 1 <= bits <= 16)
         ):
             raise _bad_dict("bits in [1, 16] exactly when 'bit-depth' is a squeezer", fitted)
         if accuracy is not None and not isinstance(accuracy, Real):
@@ -602,14 +595,14 @@ def _check_y(y: object, n: int, num_classes: int) -> np.ndarray:
             "y",
             _OWNER,
             f"an integer array of shape ({n},), one label per row of x",
-            _Shown(f"dtype {ys.dtype}, shape {ys.shape}"),
+            describe(f"dtype {ys.dtype}, shape {ys.shape}"),
         )
     if int(ys.min()) < 0 or int(ys.max()) >= num_classes:
         raise invalid_parameter(
             "y",
             _OWNER,
             f"labels in [0, {num_classes})",
-            _Shown(f"labels in [{int(ys.min())}, {int(ys.max())}]"),
+            describe(f"labels in [{int(ys.min())}, {int(ys.max())}]"),
         )
     return ys
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from mlarmor.defenses._validate import Shown as _Shown
+from mlarmor._validation import check_fraction, check_int, check_seed, describe
 from mlarmor.defenses._validate import (
     bad_dict,
     check_batch,
@@ -26,8 +26,6 @@ from mlarmor.defenses._validate import (
     mann_whitney_auc,
     read_payload,
 )
-from mlarmor.defenses._validate import is_int as _is_int
-from mlarmor.defenses._validate import is_real as _is_real
 from mlarmor.errors import InvalidParameterError, NotFittedError, invalid_parameter
 from mlarmor.targets.base import Target
 
@@ -186,22 +184,17 @@ class STRIP:
         batch_size: int = 1024,
         seed: int = 0,
     ) -> None:
-        if not _is_int(n_overlays) or int(n_overlays) < 2:
-            raise invalid_parameter("n_overlays", _OWNER, "an int >= 2", n_overlays)
-        self.n_overlays: int = int(n_overlays)
-        if alpha is not None and (not _is_real(alpha) or not 0.0 < float(alpha) < 1.0):
-            raise invalid_parameter("alpha", _OWNER, "None (add the images) or a float in (0, 1)", alpha)
-        self.alpha: float | None = None if alpha is None else float(alpha)
-        frr = false_rejection_rate
-        if not _is_real(frr) or not 0.0 < float(frr) < 1.0:
-            raise invalid_parameter("false_rejection_rate", _OWNER, "a float in (0, 1)", frr)
-        self.false_rejection_rate: float = float(frr)
-        if not _is_int(batch_size) or int(batch_size) < 1:
-            raise invalid_parameter("batch_size", _OWNER, "an int >= 1", batch_size)
-        self.batch_size: int = int(batch_size)
-        if not _is_int(seed) or int(seed) < 0:
-            raise invalid_parameter("seed", _OWNER, "an int >= 0", seed)
-        self.seed: int = int(seed)
+        self.n_overlays: int = check_int(n_overlays, "n_overlays", _OWNER, low=2)
+        self.alpha: float | None = (
+            None
+            if alpha is None
+            else check_fraction(alpha, "alpha", _OWNER, hint="or None to add the images")
+        )
+        self.false_rejection_rate: float = check_fraction(
+            false_rejection_rate, "false_rejection_rate", _OWNER
+        )
+        self.batch_size: int = check_int(batch_size, "batch_size", _OWNER)
+        self.seed: int = check_seed(seed, _OWNER)
         self._fitted: _Fitted | None = None
 
     def __repr__(self) -> str:
@@ -238,7 +231,7 @@ class STRIP:
                 _OWNER,
                 f"more than n_overlays={self.n_overlays} clean inputs (overlays plus inputs to set the "
                 "threshold from); pass more data or lower n_overlays",
-                _Shown(f"{n} inputs"),
+                describe(f"{n} inputs"),
             )
         order = np.random.default_rng(self.seed).permutation(n)
         overlays = xs[order[: self.n_overlays]].copy()

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mlarmor._validation import check_bounds, check_choice, check_float, check_int, check_positive, check_seed
 from mlarmor.errors import InvalidParameterError, NotFittedError, invalid_parameter
 
 __all__ = ["AdversarialTrainer", "EpochRecord", "Method", "TrainNorm"]
@@ -55,30 +55,6 @@ class EpochRecord:
     clean_accuracy: float
     adv_accuracy: float
     seconds: float
-
-
-def _check_float(value: object, name: str, *, positive: bool) -> float:
-    interval = "(0, inf)" if positive else "[0, inf)"
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):  # type: ignore[operator]
-        raise invalid_parameter(name, _OWNER, f"a float in {interval}", value)
-    return float(value)  # type: ignore[arg-type]
-
-
-def _check_int(value: object, name: str, *, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise invalid_parameter(name, _OWNER, f"an int >= {minimum}", value)
-    return value
-
-
-def _check_bounds(bounds: object) -> tuple[float, float]:
-    try:
-        low, high = (float(b) for b in bounds)  # type: ignore[attr-defined]
-    except (TypeError, ValueError) as e:
-        raise invalid_parameter("bounds", _OWNER, "a pair (low, high) with low < high", bounds) from e
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise invalid_parameter("bounds", _OWNER, "a pair (low, high) with low < high", bounds)
-    return low, high
 
 
 def _l2_normalize(g: torch.Tensor) -> torch.Tensor:
@@ -144,17 +120,15 @@ class AdversarialTrainer:
         beta: float = 6.0,
         seed: int = 0,
     ) -> None:
-        if method not in _METHODS:
-            raise invalid_parameter("method", _OWNER, f"one of {list(_METHODS)}", method)
-        if norm not in _NORMS:
-            raise invalid_parameter("norm", _OWNER, f"one of {list(_NORMS)}", norm)
+        check_choice(method, "method", _OWNER, _METHODS)
+        check_choice(norm, "norm", _OWNER, _NORMS)
         self.method: Method = method
-        self.eps = _check_float(eps, "eps", positive=True)
+        self.eps = check_positive(eps, "eps", _OWNER)
         self.norm: TrainNorm = norm
-        self.steps = _check_int(steps, "steps")
-        self.step = None if step is None else _check_float(step, "step", positive=True)
-        self.beta = _check_float(beta, "beta", positive=False)
-        self.seed = _check_int(seed, "seed", minimum=0)
+        self.steps = check_int(steps, "steps", _OWNER)
+        self.step = None if step is None else check_positive(step, "step", _OWNER)
+        self.beta = check_float(beta, "beta", _OWNER, low=0.0)
+        self.seed = check_seed(seed, _OWNER)
         self._generator: torch.Generator | None = None
         self._history: list[EpochRecord] | None = None
         self._model: torch.nn.Module | None = None
@@ -229,7 +203,7 @@ class AdversarialTrainer:
             Detached adversarial inputs, same shape, dtype and device as ``x``, within the ε-ball
             and ``bounds``.
         """
-        low, high = _check_bounds(bounds)
+        low, high = check_bounds(bounds, _OWNER)
         was_training = model.training
         model.eval()
         try:
@@ -270,7 +244,7 @@ class AdversarialTrainer:
 
         For users with their own loop: ``trainer.loss(model, x, y).backward(); optimizer.step()``.
         """
-        loss, _, _ = self._objective(model, x, y, _check_bounds(bounds))
+        loss, _, _ = self._objective(model, x, y, check_bounds(bounds, _OWNER))
         return loss
 
     def _objective(
@@ -327,9 +301,9 @@ class AdversarialTrainer:
             raise invalid_parameter("model", _OWNER, "a torch.nn.Module", type(model).__name__)
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise invalid_parameter("optimizer", _OWNER, "a torch.optim.Optimizer", type(optimizer).__name__)
-        epochs = _check_int(epochs, "epochs")
-        batch_size = _check_int(batch_size, "batch_size")
-        low, high = _check_bounds(bounds)
+        epochs = check_int(epochs, "epochs", _OWNER)
+        batch_size = check_int(batch_size, "batch_size", _OWNER)
+        low, high = check_bounds(bounds, _OWNER)
         dev = torch.device(device)
         model.to(dev)
         self._generator = None

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from mlarmor._validation import check_float, check_int, check_seed
 from mlarmor.defenses.inspect.model import TriggerCandidate
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 from mlarmor.models import accuracy, fit_classifier
@@ -99,15 +100,6 @@ def _check_data(x: object, y: object, name: str, owner: str) -> tuple[np.ndarray
     return x.astype(np.float32), labels.astype(np.int64)
 
 
-def _check_number(value: object, name: str, owner: str, low: float, high: float, *, integer: bool) -> float:
-    ok = isinstance(value, int | np.integer) or (not integer and isinstance(value, float | np.floating))
-    f = float(value) if ok and not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
-    if not (math.isfinite(f) and low <= f <= high):
-        kind = "an int" if integer else "a float"
-        raise invalid_parameter(name, owner, f"{kind} in [{low}, {high}]", value)
-    return f
-
-
 class _Evaluation:
     """Clean accuracy and attack success of a model on fixed evaluation data."""
 
@@ -123,7 +115,7 @@ class _Evaluation:
                 f"{owner} measures attack success only with both a trigger function and a "
                 f"target_class. Got trigger={trigger!r}, target_class={target_class!r}; give both or neither."
             )
-        self.target_class = int(_check_number(target_class, "target_class", owner, 0, math.inf, integer=True))
+        self.target_class = check_int(target_class, "target_class", owner, low=0)
         keep = y != self.target_class
         if not keep.any():
             raise invalid_parameter("y_eval", owner, "at least one label other than target_class", "none")
@@ -230,11 +222,11 @@ def fine_prune(
     cap = (
         1.0
         if prune_fraction is None
-        else _check_number(prune_fraction, "prune_fraction", owner, 0, 0.999, integer=False)
+        else check_float(prune_fraction, "prune_fraction", owner, low=0.0, high=0.999)
     )
-    drop = _check_number(max_accuracy_drop, "max_accuracy_drop", owner, 0, 1, integer=False)
-    epochs = int(_check_number(fine_tune_epochs, "fine_tune_epochs", owner, 0, math.inf, integer=True))
-    rate = _check_number(lr, "lr", owner, 1e-12, math.inf, integer=False)
+    drop = check_float(max_accuracy_drop, "max_accuracy_drop", owner, low=0.0, high=1.0)
+    epochs = check_int(fine_tune_epochs, "fine_tune_epochs", owner, low=0)
+    rate = check_float(lr, "lr", owner, low=1e-12)
     evaluate = _evaluation(xc, yc, x_eval, y_eval, trigger, target_class, owner)
     modules = dict(original.named_modules())
     if layer is None:
@@ -360,10 +352,10 @@ def unlearn(
         raise invalid_parameter(
             "trigger", owner, "a TriggerCandidate or a function x -> triggered x", trigger
         )
-    share = _check_number(fraction, "fraction", owner, 1e-12, 1, integer=False)
-    n_epochs = int(_check_number(epochs, "epochs", owner, 1, math.inf, integer=True))
-    rate = _check_number(lr, "lr", owner, 1e-12, math.inf, integer=False)
-    seed = int(_check_number(seed, "seed", owner, 0, math.inf, integer=True))
+    share = check_float(fraction, "fraction", owner, low=1e-12, high=1.0)
+    n_epochs = check_int(epochs, "epochs", owner)
+    rate = check_float(lr, "lr", owner, low=1e-12)
+    seed = check_seed(seed, owner)
     measured = asr_trigger if asr_trigger is not None else stamp
     evaluate = _evaluation(
         xc, yc, x_eval, y_eval, measured if target_class is not None else None, target_class, owner

@@ -35,6 +35,14 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
+from mlarmor._validation import (
+    check_bounds,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_positive,
+    check_seed,
+)
 from mlarmor.data._validate import encode_labels, numeric_inputs
 from mlarmor.errors import InvalidParameterError, NotFittedError, UnsupportedModelError, invalid_parameter
 from mlarmor.models.zoo import check_device
@@ -155,26 +163,6 @@ class DPResult:
             ],
             "seconds": self.seconds,
         }
-
-
-def _check_float(value: object, name: str, owner: str, expected: str, ok: Callable[[float], bool]) -> float:
-    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    f = float(value) if number else math.nan  # type: ignore[arg-type]
-    if not (math.isfinite(f) and ok(f)):
-        raise invalid_parameter(name, owner, expected, value)
-    return f
-
-
-def _check_int(value: object, name: str, owner: str, *, low: int) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or int(value) < low:
-        raise invalid_parameter(name, owner, f"an int >= {low}", value)
-    return int(value)
-
-
-def _check_choice(value: object, name: str, owner: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise invalid_parameter(name, owner, f"one of {list(choices)}", value)
-    return str(value)
 
 
 def dp_incompatibilities(model: nn.Module) -> list[str]:
@@ -363,17 +351,15 @@ def train_dp(
         raise invalid_parameter("model", _OWNER, "a torch.nn.Module", type(model).__name__)
     if not any(p.requires_grad for p in model.parameters()):
         raise invalid_parameter("model", _OWNER, "a torch.nn.Module with trainable parameters", model)
-    epsilon = _check_float(epsilon, "epsilon", _OWNER, "a float in (0, inf)", lambda v: v > 0)
-    delta = _check_float(delta, "delta", _OWNER, "a float in (0, 1)", lambda v: 0 < v < 1)
-    epochs = _check_int(epochs, "epochs", _OWNER, low=1)
-    batch_size = _check_int(batch_size, "batch_size", _OWNER, low=1)
-    lr = _check_float(lr, "lr", _OWNER, "a float in (0, inf)", lambda v: v > 0)
-    max_grad_norm = _check_float(
-        max_grad_norm, "max_grad_norm", _OWNER, "a float in (0, inf)", lambda v: v > 0
-    )
-    optimizer = _check_choice(optimizer, "optimizer", _OWNER, _OPTIMIZERS)  # type: ignore[assignment]
-    accountant = _check_choice(accountant, "accountant", _OWNER, _ACCOUNTANTS)  # type: ignore[assignment]
-    seed = secrets.randbits(63) if seed is None else _check_int(seed, "seed", _OWNER, low=0)
+    epsilon = check_positive(epsilon, "epsilon", _OWNER)
+    delta = check_fraction(delta, "delta", _OWNER)
+    epochs = check_int(epochs, "epochs", _OWNER)
+    batch_size = check_int(batch_size, "batch_size", _OWNER)
+    lr = check_positive(lr, "lr", _OWNER)
+    max_grad_norm = check_positive(max_grad_norm, "max_grad_norm", _OWNER)
+    optimizer = check_choice(optimizer, "optimizer", _OWNER, _OPTIMIZERS)
+    accountant = check_choice(accountant, "accountant", _OWNER, _ACCOUNTANTS)
+    seed = secrets.randbits(63) if seed is None else check_seed(seed, _OWNER)
     dev = check_device(device, _OWNER)
     xs = numeric_inputs(x, what=_OWNER, error=InvalidParameterError)
     ys, _ = encode_labels(y, n=len(xs), what=_OWNER, error=InvalidParameterError, allow_strings=False)
@@ -572,14 +558,8 @@ class DPMLPClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _range_stats(self, n_features: int) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
         if self.input_range is None:
             return None, None
-        owner = type(self).__name__
-        expected = "None or a public (low, high) range with low < high"
-        try:
-            low, high = (float(v) for v in self.input_range)
-        except (TypeError, ValueError) as e:
-            raise invalid_parameter("input_range", owner, expected, self.input_range) from e
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise invalid_parameter("input_range", owner, expected, self.input_range)
+        public = "pass None, or a public range known without looking at the training data"
+        low, high = check_bounds(self.input_range, type(self).__name__, "input_range", hint=public)
         mean = np.full(n_features, (low + high) / 2, dtype=np.float32)
         std = np.full(n_features, (high - low) / 2, dtype=np.float32)
         return mean, std
@@ -616,7 +596,7 @@ class DPMLPClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         seed = (
             secrets.randbits(63)
             if self.random_state is None
-            else _check_int(self.random_state, "random_state", owner, low=0)
+            else check_seed(self.random_state, owner, "random_state")
         )
         mean, std = self._range_stats(xs.shape[1])
         net = tabular_mlp(xs.shape[1], classes.size, hidden=self.hidden, mean=mean, std=std, seed=seed)
