@@ -109,3 +109,17 @@ def test_help_has_example() -> None:
     result = runner.invoke(app, ["scan", "--help"])
     assert result.exit_code == 0
     assert "mlarmor scan model.pt" in result.output
+
+
+def test_ctrl_c_exits_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import mlarmor.cli.scan as scan_cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scan_cli, "run", interrupted)
+    (tmp_path / "m.pkl").write_bytes(b"\x80\x04N.")
+    result = runner.invoke(app, ["scan", str(tmp_path / "m.pkl")])
+    assert result.exit_code == 130
+    assert "interrupted" in result.output
+    assert "Traceback" not in result.output

@@ -38,6 +38,7 @@ __all__ = [
     "CLASSES",
     "EXIT_ERROR",
     "EXIT_FINDINGS",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "FAIL_ON",
     "FORMAT",
@@ -71,6 +72,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shells' convention
 
 OutputFormat = Literal["table", "json", "sarif"]
 
@@ -138,7 +140,8 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         except MlarmorError as e:
             raise fail(str(e)) from None
         except KeyboardInterrupt:
-            raise fail("interrupted") from None
+            err_console.print("[bold red]interrupted[/]", highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as e:  # an internal bug must still not show a traceback to users
             raise fail(
                 f"internal error: {type(e).__name__}: {e}",

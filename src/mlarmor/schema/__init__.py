@@ -121,8 +121,8 @@ class Report(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def summary(self) -> dict[str, int]:
-        """Number of files at each verdict severity."""
+        """Files at each verdict severity; findings at each severity for a report without files."""
         counts = {s.label: 0 for s in Severity}
-        for f in self.files:
-            counts[f.severity.label] += 1
+        for item in self.files or self.findings:
+            counts[item.severity.label] += 1
         return counts
