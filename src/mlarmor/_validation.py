@@ -14,11 +14,10 @@ are built on these.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
-from typing import TypeVar, cast
-
-import numpy as np
+from typing import Any, TypeVar, cast
 
 from mlarmor.errors import invalid_parameter
 
@@ -164,15 +163,21 @@ def check_bounds(bounds: object, owner: str, name: str = "bounds", *, hint: str 
     A sequence or a numpy array of two real numbers; a string is not a sequence here.
     """
     expected = "a pair (low, high) of finite floats with low < high"
-    if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence | np.ndarray):
+    if isinstance(bounds, str | bytes) or not (isinstance(bounds, Sequence) or _is_ndarray(bounds)):
         raise invalid_parameter(name, owner, expected, bounds, hint=hint)
-    values = list(bounds)
+    values: list[Any] = list(cast("Iterable[Any]", bounds))
     if len(values) != 2 or not all(is_real(v) for v in values):
         raise invalid_parameter(name, owner, expected, bounds, hint=hint)
     low, high = float(values[0]), float(values[1])
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise invalid_parameter(name, owner, expected, bounds, hint=hint)
     return low, high
+
+
+def _is_ndarray(value: object) -> bool:
+    # Without NumPy imported nothing can be an array: checking this way keeps it out of start-up.
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.ndarray)
 
 
 def _end(value: float) -> str:

@@ -28,9 +28,9 @@ from rich.progress import (
 from mlarmor import _progress
 from mlarmor.errors import InvalidParameterError, MlarmorError, MlarmorWarning
 from mlarmor.findings import Finding, Severity
-from mlarmor.schema import Report
 
 if TYPE_CHECKING:
+    from mlarmor.schema import Report
     from mlarmor.targets import Target
 
 __all__ = [

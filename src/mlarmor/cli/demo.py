@@ -6,24 +6,23 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from mlarmor.cli._common import EXIT_FINDINGS, EXIT_OK, console, handles_errors
 from mlarmor.findings import Severity
-from mlarmor.report.terminal import SEVERITY_STYLE
-from mlarmor.scan import Scanner
-from mlarmor.schema import FileResult
 
 if TYPE_CHECKING:
     from mlarmor.defenses import BackdoorInspection
+    from mlarmor.schema import FileResult
 
 __all__ = ["demo"]
 
 
 def _verdict(s: Severity) -> Text:
+    from mlarmor.report.terminal import SEVERITY_STYLE
+
     return Text("clean" if s == Severity.NONE else s.label, style=SEVERITY_STYLE[s])
 
 
@@ -58,6 +57,7 @@ def _privacy_demo(seed: int = 0) -> list[tuple[str, float, float]]:
     """Train a scikit-learn MLP on half of digits and audit it with 4 reference models (seconds)."""
     import warnings
 
+    import numpy as np
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -84,6 +84,8 @@ def _privacy_demo(seed: int = 0) -> list[tuple[str, float, float]]:
 
 def _backdoor_demo(seed: int = 0) -> tuple[float, float, BackdoorInspection]:
     """Train a digits CNN on 10% BadNets-poisoned data, then inspect it with Neural Cleanse (seconds)."""
+    import numpy as np
+
     from mlarmor.attacks.poisoning import attack_success_rate, poison
     from mlarmor.data import load_dataset
     from mlarmor.defenses import neural_cleanse
@@ -128,6 +130,8 @@ def demo(
     with console.status("Generating trojaned files (harmless payloads)..."):
         skipped: dict[str, str] = {}
         malicious = write_malicious(bad_dir, canary, skipped=skipped)
+    from mlarmor.scan import Scanner
+
     scanner = Scanner()
     with console.status(f"Scanning {len(benign) + len(malicious)} files without loading them..."):
         good_results = scanner.scan_paths(benign)

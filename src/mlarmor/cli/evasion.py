@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from mlarmor._validation import check_choice, check_int
-from mlarmor.assess import evaluate_evasion, save_adversarial, severity_for_loss, to_report
-from mlarmor.assess.evasion import EvasionAssessment
-from mlarmor.attacks import available
 from mlarmor.cli._common import (
     BOUNDS,
     CLASSES,
@@ -39,10 +36,12 @@ from mlarmor.cli._common import (
     status,
     write_output,
 )
-from mlarmor.data import load_dataset
-from mlarmor.findings import Family, Severity
-from mlarmor.report import robustness_curve_svg
-from mlarmor.schema import Report
+from mlarmor.cli._names import EVASION_ATTACKS
+from mlarmor.findings import Severity
+
+if TYPE_CHECKING:
+    from mlarmor.assess.evasion import EvasionAssessment
+    from mlarmor.schema import Report
 
 __all__ = ["evasion"]
 
@@ -67,6 +66,8 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def _print_table(report: Report, assessment: EvasionAssessment, out: Console) -> None:
+    from mlarmor.risk.severity import accuracy_loss
+
     details = next(iter((report.attacks or {}).values()))
     norm = "L∞" if assessment.norm == "linf" else "L2"
     out.print(
@@ -86,7 +87,7 @@ def _print_table(report: Report, assessment: EvasionAssessment, out: Console) ->
             key + marker,
             f"{clean:.1%}",
             f"{row['robust_accuracy']:.1%}",
-            f"{lost:.1f} pts [{severity_for_loss(lost).label}]",
+            f"{lost:.1f} pts [{accuracy_loss(lost).label}]",
             _fmt(row["success_rate"], ".1%"),
             _fmt(row["median_norm"], ".4g"),
             _fmt(row["mean_queries"], ".1f")
@@ -138,7 +139,7 @@ def evasion(
         "auto",
         "--attack",
         "-a",
-        help=f"Attack: {', '.join(available(Family.EVASION))}. auto = white-box ensemble.",
+        help=f"Attack: {', '.join(EVASION_ATTACKS)}. auto = white-box ensemble.",
     ),
     eps: list[float] | None = typer.Option(
         None,
@@ -191,6 +192,11 @@ def evasion(
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
+    from mlarmor.assess.evasion import evaluate_evasion, save_adversarial
+    from mlarmor.attacks import available
+    from mlarmor.data import load_dataset
+    from mlarmor.findings import Family
+
     # The library's own checks, before the model is scanned and loaded (worded with the options).
     check_format(output_format)
     check_choice(norm, "norm", "evasion", _NORMS)
@@ -245,6 +251,8 @@ def evasion(
         written = save_adversarial(assessment, save_adv)
         err_console.print(f"adversarial examples written to {written}", highlight=False)
     if plot is not None:
+        from mlarmor.report import robustness_curve_svg
+
         svg = robustness_curve_svg(
             [r.eps for r in assessment.results],
             {attack: [r.robust_accuracy for r in assessment.results]},
@@ -255,8 +263,7 @@ def evasion(
         )
         write_output(svg, plot, option="--plot")
         err_console.print(f"robustness curve written to {plot}", highlight=False)
-    report = to_report(
-        assessment,
+    report = assessment.to_report(
         metadata={"fail_on": threshold.label, "model": model, "data": data, "bounds": list(dataset.bounds)},
     )
     emit_report(report, output_format, output, lambda out: _print_table(report, assessment, out))

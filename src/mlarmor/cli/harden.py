@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -35,8 +36,10 @@ from mlarmor.cli._common import (
     parse_shape,
     progress_reporter,
 )
-from mlarmor.data import Dataset, load_dataset
-from mlarmor.schema import Report
+
+if TYPE_CHECKING:
+    from mlarmor.data import Dataset
+    from mlarmor.schema import Report
 
 __all__ = ["harden"]
 
@@ -46,6 +49,8 @@ _FACTORY_SPEC = re.compile(r"^.+\.py:[A-Za-z_][A-Za-z0-9_]*$", re.IGNORECASE)
 def _split(
     dataset: Dataset, test: str | None, test_fraction: float, seed: int, **load: object
 ) -> tuple[Dataset, Dataset]:
+    from mlarmor.data import load_dataset
+
     if test is not None:
         return dataset, load_dataset(test, **load)  # type: ignore[arg-type]
     if not 0.0 < test_fraction < 1.0:
@@ -253,6 +258,7 @@ def harden(
     Exit codes: 0 findings below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
     from mlarmor.assess.harden import harden as run
+    from mlarmor.data import load_dataset
 
     check_format(output_format)
     threshold = parse_severity(fail_on)

@@ -5,18 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlarmor.assess.privacy import (
-    PrivacyAudit,
-)
-from mlarmor.attacks.inference import MEMBERSHIP_ATTACKS
-from mlarmor.attacks.inference.attribute import AttributeResult
 from mlarmor.cli._common import (
     BOUNDS,
     CLASSES,
@@ -41,12 +35,16 @@ from mlarmor.cli._common import (
     progress_reporter,
     write_output,
 )
-from mlarmor.data import load_dataset
-from mlarmor.schema import Report
+from mlarmor.cli._names import MEMBERSHIP_LABELS
+
+if TYPE_CHECKING:
+    from mlarmor.assess.privacy import PrivacyAudit
+    from mlarmor.attacks.inference.attribute import AttributeResult
+    from mlarmor.schema import Report
 
 __all__ = ["privacy"]
 
-_ATTACK_HELP = f"Attack to run (repeatable): {', '.join(MEMBERSHIP_ATTACKS)}. Default: all that apply."
+_ATTACK_HELP = f"Attack to run (repeatable): {', '.join(MEMBERSHIP_LABELS)}. Default: all that apply."
 
 
 def _feature(item: str) -> int | str:
@@ -218,6 +216,7 @@ def privacy(
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
     from mlarmor.assess.privacy_audit import audit_privacy
+    from mlarmor.data import load_dataset
 
     check_format(output_format)
     threshold = parse_severity(fail_on)
@@ -261,6 +260,8 @@ def privacy(
 
 
 def _inversion_svg(inversion: Any, target: Any) -> str:
+    import numpy as np
+
     from mlarmor.report import image_grid_svg
 
     low, high = target.bounds

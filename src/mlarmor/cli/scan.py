@@ -22,7 +22,6 @@ from mlarmor.cli._common import (
 from mlarmor.report import print_report
 from mlarmor.scan import Limits, Policy
 from mlarmor.scan import scan as run
-from mlarmor.schema import Report
 
 __all__ = ["scan"]
 
@@ -65,6 +64,8 @@ def scan(
     Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage or scan error.
     """
     if schema:
+        from mlarmor.schema import Report
+
         write_output(json.dumps(Report.model_json_schema(), indent=2), output)
         raise typer.Exit(EXIT_OK)
     if not paths:

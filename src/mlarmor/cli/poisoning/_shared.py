@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -14,8 +13,10 @@ from mlarmor.cli._common import (
     fail,
     print_finding,
 )
-from mlarmor.data import Dataset, load_dataset
-from mlarmor.schema import Report
+
+if TYPE_CHECKING:
+    from mlarmor.data import Dataset
+    from mlarmor.schema import Report
 
 __all__ = [
     "EXPECTED",
@@ -70,6 +71,10 @@ def load_data(
     shape: tuple[int, ...] | None,
 ) -> Dataset:
     """Load a dataset, reshaped to ``--input-shape`` when one is given (flat rows to images)."""
+    import numpy as np
+
+    from mlarmor.data import load_dataset
+
     data = load_dataset(source, label_column=label_column, bounds=bounds)
     if shape is None or shape == data.input_shape:
         return data

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 
 from mlarmor.cli._common import (
@@ -50,6 +49,8 @@ __all__ = ["inspect_data"]
 
 
 def _histogram_svg(inspection: Any) -> str:
+    import numpy as np
+
     from mlarmor.report import Series, line_chart_svg
 
     series = []

@@ -7,9 +7,8 @@ data, calls it and renders the report.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -39,12 +38,16 @@ from mlarmor.cli._common import (
     write_output,
 )
 from mlarmor.cli.poisoning._shared import STEPS, load_data, print_findings
-from mlarmor.schema import Report
+
+if TYPE_CHECKING:
+    from mlarmor.schema import Report
 
 __all__ = ["inspect_model"]
 
 
 def _trigger_svg(inspection: Any, bounds: tuple[float, float]) -> str:
+    import numpy as np
+
     from mlarmor.report import image_grid_svg
 
     low, high = bounds

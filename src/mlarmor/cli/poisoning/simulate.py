@@ -7,13 +7,12 @@ calls it and renders the report.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlarmor.assess.poisoning import POISONING_ATTACKS, PoisoningSimulation, simulate_poisoning
 from mlarmor.cli._common import (
     BOUNDS,
     CLASSES,
@@ -34,9 +33,13 @@ from mlarmor.cli._common import (
     progress_bar,
     write_output,
 )
+from mlarmor.cli._names import POISONING_ATTACKS
 from mlarmor.cli.poisoning._shared import RECIPE, load_data, print_findings
-from mlarmor.data import Dataset
-from mlarmor.schema import Report
+
+if TYPE_CHECKING:
+    from mlarmor.assess.poisoning import PoisoningSimulation
+    from mlarmor.data import Dataset
+    from mlarmor.schema import Report
 
 __all__ = ["simulate"]
 
@@ -97,6 +100,8 @@ def _suffixed(path: Path, name: str, many: bool) -> Path:
 
 
 def _save_poisoned(sim: PoisoningSimulation, path: Path) -> None:
+    import numpy as np
+
     many = len(sim.examples) > 1
     for name, poisoned in sim.examples.items():
         target = _suffixed(path, name, many)
@@ -115,6 +120,8 @@ def _save_poisoned(sim: PoisoningSimulation, path: Path) -> None:
 
 
 def _trigger_grid(sim: PoisoningSimulation, test: Dataset) -> str:
+    import numpy as np
+
     from mlarmor.attacks.poisoning import apply_trigger
     from mlarmor.report import image_grid_svg
 
@@ -217,6 +224,8 @@ def simulate(
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
+    from mlarmor.assess.poisoning import simulate_poisoning
+
     check_format(output_format)
     threshold = parse_severity(fail_on)
     for name in attack or []:
