@@ -63,7 +63,8 @@ def main() -> int:
                 [fickling, "--check-safety", str(small)] if fickling else None,
             ),
         ]
-        env_note = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        cpu = platform.processor() or platform.machine()
+        env_note = f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         print(f"start-up, {args.repeats} fresh processes each ({env_note})\n")
         print(f"{'command':<36} {'median':>8} {'fastest':>8} {'exit':>5}")
         results: dict[str, dict[str, float | int | None]] = {}
