@@ -123,3 +123,21 @@ def test_ctrl_c_exits_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch, t
     assert result.exit_code == 130
     assert "interrupted" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_truncated_or_empty_model_fails_the_default_gate(tmp_path: Path) -> None:
+    """Issue 11, point 5: a model file that cannot be what its name says does not pass silently."""
+    torch = pytest.importorskip("torch")
+    whole = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(64, 64)}, whole)
+    data = whole.read_bytes()
+    (tmp_path / "half.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    ok = runner.invoke(app, ["scan", str(whole)])
+    assert ok.exit_code == 0, ok.output
+    for name in ("half.pt", "empty.onnx"):
+        out = tmp_path / f"{name}.json"
+        result = runner.invoke(app, ["scan", str(tmp_path / name), "-f", "json", "-o", str(out)])
+        assert result.exit_code == 1, result.output
+        ids = {f["id"] for f in json.loads(out.read_text())["files"][0]["findings"]}
+        assert "format.not-a-model" in ids

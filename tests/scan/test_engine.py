@@ -43,17 +43,23 @@ def test_empty_random_png_and_truncated(scanner: Scanner, tmp_path: Path, canary
     (tmp_path / "empty.pt").write_bytes(b"")
     # Seeded: about 0.3% of random files start like a pickle or a zlib stream and are rated medium as
     # malformed (the scanner fails closed), which made an unseeded test flaky.
+    (tmp_path / "random.dat").write_bytes(random.Random(0).randbytes(4096))
     (tmp_path / "random.bin").write_bytes(random.Random(0).randbytes(4096))
     (tmp_path / "image.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(100))
     evil = _evil(canary)
     (tmp_path / "trunc.pkl").write_bytes(evil[: len(evil) // 2])
     results = {Path(r.path).name: r for r in scanner.scan_paths([tmp_path])}
     assert results["empty.pt"].format == "empty"
-    assert _ids(results["empty.pt"]) == {"file.empty"}
-    assert results["random.bin"].severity <= Severity.LOW
+    assert results["random.dat"].severity <= Severity.LOW  # not named as a model: unknown content, low
     assert results["image.pt"].format == "png image"
-    assert _ids(results["image.pt"]) == {"format.unknown"}
     assert "pickle.malformed" in _ids(results["trunc.pkl"])
+    # Named as a model but empty, unrecognised, another kind of file or cut short: fails the default gate.
+    assert _ids(results["empty.pt"]) == {"file.empty", "format.not-a-model"}
+    assert _ids(results["random.bin"]) == {"format.unknown", "format.not-a-model"}
+    assert _ids(results["image.pt"]) == {"format.unknown", "format.not-a-model"}
+    assert "format.not-a-model" in _ids(results["trunc.pkl"])
+    for name in ("empty.pt", "random.bin", "image.pt", "trunc.pkl"):
+        assert results[name].severity >= Severity.HIGH, name
 
 
 def test_extension_is_ignored(scanner: Scanner, tmp_path: Path, canary: Path) -> None:

@@ -124,6 +124,51 @@ def _dispatch(data: Buffer, scope: Scope) -> str:
     return fmt
 
 
+# What a file's extension claims it is. The extension never decides how the content is parsed (that is
+# sniffed); it only says what the file must be able to be.
+MODEL_EXTENSIONS: dict[str, str] = {
+    ".pt": "PyTorch",
+    ".pth": "PyTorch",
+    ".ckpt": "PyTorch checkpoint",
+    ".bin": "PyTorch (Hugging Face .bin)",
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".joblib": "joblib",
+    ".npy": "NumPy",
+    ".npz": "NumPy",
+    ".onnx": "ONNX",
+    ".keras": "Keras",
+    ".h5": "Keras/HDF5",
+    ".hdf5": "Keras/HDF5",
+    ".gguf": "GGUF",
+    ".safetensors": "safetensors",
+}
+_TOP_LEVEL_BREAKS = frozenset({"archive.malformed", "pickle.malformed", "format.malformed"})
+
+
+def _check_claim(name: str, fmt: str, scope: Scope) -> None:
+    """A file named as a model that is empty, unrecognised or broken at its top level fails closed."""
+    suffix = Path(name).suffix.lower()
+    claimed = MODEL_EXTENSIONS.get(suffix)
+    if claimed is None:
+        return
+    if fmt == "empty":
+        why = "it is empty"
+    elif fmt == "unknown":
+        why = "its content matches no model format"
+    elif fmt in _KNOWN_NOT_MODELS.values():
+        why = f"its content is a {fmt}"
+    elif any(f.id in _TOP_LEVEL_BREAKS and f.location.member is None for f in scope.findings):
+        why = f"its {fmt} structure is cut short or broken"
+    else:
+        return
+    scope.add(
+        rules.FORMAT_NOT_A_MODEL,
+        title=f"{Path(name).name} is named as a {claimed} model ({suffix}), but {why}",
+        evidence={"extension": suffix, "content": fmt},
+    )
+
+
 def _recurse(data: Buffer, scope: Scope) -> str:
     """Dispatch an embedded stream; handler defects become findings, limits stop the file."""
     try:
@@ -197,6 +242,7 @@ class Scanner:
     def _finish(self, p: Path | str, data: Buffer, start: float) -> FileResult:
         scope = Scope(path=str(p), limits=self.limits, policy=self.policy, recurse=_recurse)
         fmt = self._run(data, scope)
+        _check_claim(str(p), fmt, scope)
         return FileResult(
             path=str(p),
             format=fmt,

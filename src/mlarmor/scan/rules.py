@@ -208,6 +208,20 @@ FORMAT_UNKNOWN: Final = Rule(
     "The content matches no supported model format (the extension is ignored); nothing in it was analysed.",
     mitigations=("Check that this is the file you meant to scan.",),
 )
+FORMAT_NOT_A_MODEL: Final = Rule(
+    "format.not-a-model",
+    "File named as a model cannot be one",
+    _HIGH,
+    "The file's name says it is a model (its extension), but it is empty, matches no model format, or its "
+    "top-level structure is cut short or broken: it cannot be the model it claims to be. A truncated "
+    "download, a failed export or a swapped file must not pass a gate as safe; neither can a file whose "
+    "content the scanner could not analyse.",
+    atlas=("AML.T0010.003",),
+    mitigations=(
+        "Re-download or re-export the model and scan it again; verify it against its signature "
+        "(mlarmor verify).",
+    ),
+)
 FILE_EMPTY: Final = Rule(
     "file.empty",
     "File is empty",
@@ -247,6 +261,7 @@ ALL_RULES: Final[tuple[Rule, ...]] = (
     GGUF_TEMPLATE,
     FORMAT_MALFORMED,
     FORMAT_UNKNOWN,
+    FORMAT_NOT_A_MODEL,
     FILE_EMPTY,
     TORCHSCRIPT_CODE,
 )
