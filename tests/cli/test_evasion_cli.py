@@ -255,3 +255,22 @@ def test_immutable_features_from_the_command_line(models: dict[str, Path], tmp_p
     bad = _run("--model", str(models["sklearn"]), "--data", "demo:breast-cancer", "--immutable", "no such")
     assert bad.exit_code == 2
     assert "no such" in bad.output
+
+
+def test_default_attack_falls_back_to_black_box_without_gradients(models: dict[str, Path]) -> None:
+    """Issue 11, point 4: the default works on every target and says what it ran."""
+    result = _run(
+        "--model", str(models["sklearn"]), "--data", "demo:breast-cancer", "--eps", "0.05",
+        "--n-samples", "30", "--param", "n_queries=100", "--format", "json", "--fail-on", "critical",
+        "--no-reliability-checks",
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.stdout)
+    section = report["sections"]["evasion"]
+    assert (section["requested_attack"], section["attack"]) == ("auto", "square")
+    assert section["capability"] == "scores"
+    assert report["metadata"]["requested_attack"] == "auto"
+    finding = report["findings"][0]
+    assert "black-box" in finding["title"].lower()
+    assert "looser upper bound" in finding["description"]
+    assert finding["evidence"]["requested_attack"] == "auto"

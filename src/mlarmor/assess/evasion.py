@@ -88,6 +88,8 @@ class EvasionAssessment:
         dataset_name: The dataset's name.
         reliability: Findings of :func:`~mlarmor.assess.check_reliability` on the attacked samples
             (empty when the checks were turned off or found nothing).
+        requested: The attack asked for; differs from ``attack`` when ``"auto"`` fell back to a
+            black-box attack on a target without gradients.
     """
 
     attack: str
@@ -103,6 +105,12 @@ class EvasionAssessment:
     target_name: str
     dataset_name: str
     reliability: tuple[Finding, ...] = ()
+    requested: str = ""
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether ``"auto"`` ran a black-box attack because the target has no gradients."""
+        return bool(self.requested) and self.requested != self.attack
 
     @property
     def n_samples(self) -> int:
@@ -161,6 +169,14 @@ def _check_eps(eps: Sequence[float], budget_eps: float | None) -> tuple[tuple[fl
     return levels, float(budget_eps) if budget_eps is not None else levels[-1]
 
 
+def _fallback(attack: str, target: Target) -> str:
+    """``"auto"`` on a target without gradients: Square where it gives scores, HopSkipJump on labels."""
+    offered = set(getattr(target, "capabilities", ()))
+    if attack != "auto" or "gradients" in offered:
+        return attack
+    return "square" if "scores" in offered else "hopskipjump"
+
+
 def _choose(n: int, n_samples: int | None, seed: int) -> np.ndarray:
     order = np.random.default_rng(seed).permutation(n)
     return order if n_samples is None else order[: min(n_samples, n)]
@@ -185,8 +201,10 @@ def evaluate_evasion(
     Args:
         target: The model adapter (see :func:`mlarmor.targets.load_target`).
         dataset: Inputs and labels; checked against the target's input shape, classes and bounds.
-        attack: Registry name of the attack (``mlarmor.attacks.available(Family.EVASION)``); ``"auto"`` is the
-            white-box ensemble, ``"square"`` / ``"hopskipjump"`` work without gradients.
+        attack: Registry name of the attack (``mlarmor.attacks.available(Family.EVASION)``). ``"auto"``
+            is the white-box ensemble on targets with gradients and, on targets without them (scikit-learn,
+            ONNX, HTTP), the black-box ``"square"`` where the target returns scores and
+            ``"hopskipjump"`` where it returns labels only (the report says so).
         eps: Perturbation budgets in ``norm``, in input space.
         norm: ``"linf"`` or ``"l2"``.
         budget_eps: The threat budget that sets the finding's severity; the largest ε when ``None``.
@@ -217,6 +235,8 @@ def evaluate_evasion(
     ):
         raise invalid_parameter("n_samples", _OWNER, "a positive int or None", n_samples)
     check_choice(attack, "attack", _OWNER, available(Family.EVASION))
+    requested = attack
+    attack = _fallback(attack, target)
     dataset.check_against(target.input_shape, target.num_classes, bounds=target.bounds)
     config: dict[str, object] = {"norm": norm, "seed": seed, "batch_size": batch_size}
     config.update(params or {})
@@ -245,6 +265,7 @@ def evaluate_evasion(
         seconds=seconds,
         target_name=target.name,
         dataset_name=dataset.name,
+        requested=requested,
     )
     if not reliability:
         return assessment
@@ -335,6 +356,14 @@ def _finding(assessment: EvasionAssessment) -> Finding:
     technique = TRANSFER if assessment.attack == "transfer" else WHITE_BOX if white_box else BLACK_BOX
     box = "white-box" if assessment.capability == "gradients" else "black-box"
     clean, robust = assessment.clean_accuracy, _rounded(budget.robust_accuracy)
+    fallback = (
+        f" The target gives no gradients, so the default 'auto' ran the black-box {assessment.attack} "
+        "attack instead of the white-box ensemble: black-box attacks find fewer adversarial examples, so "
+        "this robust accuracy is a looser upper bound; evaluate the PyTorch model (file.py:factory or "
+        "TorchScript) for the white-box figure."
+        if assessment.fell_back
+        else ""
+    )
     return EVASION_ACCURACY_LOSS.finding(
         title=(
             f"{box.capitalize()} {assessment.attack} attack lowers accuracy from {clean:.1%} to "
@@ -346,11 +375,12 @@ def _finding(assessment: EvasionAssessment) -> Finding:
             f"{box} attacker makes the model misclassify {lost:.1f} percentage points more of the "
             f"{assessment.n_samples} evaluated samples. Severity thresholds on the accuracy lost: ≥ 50 "
             "points critical, ≥ 25 high, ≥ 10 medium, > 0 low. Robust accuracy under one attack is an "
-            "upper bound: a stronger attack can only lower it."
+            "upper bound: a stronger attack can only lower it." + fallback
         ),
         impact=min(1.0, lost / 100.0),
         evidence={
             "attack": assessment.attack,
+            "requested_attack": assessment.requested or assessment.attack,
             "capability": assessment.capability,
             "norm": assessment.norm,
             "budget_eps": assessment.budget_eps,
@@ -397,9 +427,12 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
         "n_samples": assessment.n_samples,
         "seed": assessment.seed,
     }
+    if assessment.fell_back:
+        meta["requested_attack"] = assessment.requested
     meta.update(metadata or {})
     section = EvasionSection(
         attack=assessment.attack,
+        requested_attack=assessment.requested or assessment.attack,
         capability=assessment.capability,  # type: ignore[arg-type]  # an attack's declared capability
         norm=assessment.norm,
         budget_eps=assessment.budget_eps,

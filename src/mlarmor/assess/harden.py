@@ -346,7 +346,7 @@ def harden(
         check_fraction(false_alarm_rate, "false_alarm_rate", _OWNER, hint="e.g. 0.05")
     out = check_writable(save, "save", _OWNER)
     report = progress or silent
-    chosen = attack or ("auto" if "gradients" in target.capabilities else "square")
+    chosen = attack or "auto"  # evaluate_evasion falls back to a black-box attack without gradients
     evaluation = {
         "attack": chosen,
         "eps": eps,

@@ -139,7 +139,8 @@ def evasion(
         "auto",
         "--attack",
         "-a",
-        help=f"Attack: {', '.join(EVASION_ATTACKS)}. auto = white-box ensemble.",
+        help=f"Attack: {', '.join(EVASION_ATTACKS)}. auto = the white-box ensemble, or square / hopskipjump "
+        "on models without gradients.",
     ),
     eps: list[float] | None = typer.Option(
         None,
@@ -179,10 +180,11 @@ def evasion(
     """Measure how small an input change flips the model: clean and robust accuracy per ε.
 
     The model file is scanned before it is loaded (refused when unsafe, unless --trust). The
-    default attack, auto, is the white-box ensemble (APGD-CE, APGD-T, FMN) and needs a PyTorch
-    model; for scikit-learn, ONNX or HTTP models use the black-box square (scores) or
-    hopskipjump (labels). Severity comes from the accuracy lost at --budget-eps: ≥ 50 points
-    critical, ≥ 25 high, ≥ 10 medium, > 0 low.
+    default attack, auto, is the white-box ensemble (APGD-CE, APGD-T, FMN) on PyTorch models; on
+    scikit-learn, ONNX or HTTP models (no gradients) it runs the black-box square (scores) or
+    hopskipjump (labels only) and the report says so, since a black-box result is a looser bound.
+    Severity comes from the accuracy lost at --budget-eps: ≥ 50 points critical, ≥ 25 high,
+    ≥ 10 medium, > 0 low.
 
     Example: `mlarmor evasion --model model.pt --data demo:digits --eps 0.1 --eps 0.2`
 

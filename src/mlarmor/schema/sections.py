@@ -70,6 +70,10 @@ class EvasionSection(BaseModel):
     model_config = _FROZEN
 
     attack: str
+    requested_attack: str = Field(
+        description="The attack asked for: 'auto' falls back to a black-box attack on targets without "
+        "gradients (then it differs from 'attack')."
+    )
     capability: Literal["gradients", "scores", "labels"] = Field(
         description="What the attack needed: gradients (white-box), scores or labels (black-box)."
     )
