@@ -176,7 +176,7 @@ def test_feature_squeezing_on_a_black_box_model(files: dict[str, Path], tmp_path
     result = _run(
         "--method", "feature-squeezing", "--model", str(files["sklearn"]), "--data", "demo:breast-cancer",
         "--eps", "0.1", "--param", "n_queries=300", "--n-samples", "80", "--save", str(saved),
-        "-f", "json", "--fail-on", "critical", "--no-reliability-checks",
+        "-f", "json", "--fail-on", "critical", "--no-reliability-checks", "--bits", "5",
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.output  # 1: a finding reached --fail-on
     report = json.loads(result.output)
@@ -193,3 +193,4 @@ def test_feature_squeezing_on_a_black_box_model(files: dict[str, Path], tmp_path
     assert stored["detector"] == "FeatureSqueezing"
     assert stored["fitted"]["threshold"] == defense["threshold"]
     assert stored["fitted"]["squeezers"] == ["bit-depth"]  # tabular inputs: no median filter
+    assert defense["params"]["bits"] == 5  # --bits, as the detector's warning suggests

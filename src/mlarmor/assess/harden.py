@@ -260,6 +260,7 @@ def harden(
     max_grad_norm: float = 1.0,
     accountant: Literal["prv", "rdp", "gdp"] = "prv",
     false_alarm_rate: float = 0.05,
+    bits: int | None = None,
     seed: int = 0,
     reliability: bool = True,
     save: str | os.PathLike[str] | None = None,
@@ -296,6 +297,8 @@ def harden(
         max_grad_norm: DP: per-example gradient clipping norm.
         accountant: DP: ``"prv"``, ``"rdp"`` or ``"gdp"``.
         false_alarm_rate: Detector: share of clean inputs it may flag (sets its threshold).
+        bits: Detector: the bit depth of its bit-depth squeezer (1-16); chosen on the clean data when
+            ``None``.
         seed: Seed of the training, the sample draw and the attacks.
         reliability: Run the evasion reliability checks in the evaluations.
         save: Write the hardened weights (a state dict, TorchScript for a TorchScript model) or the
@@ -362,7 +365,7 @@ def harden(
             lr=lr, optimizer=optimizer, steps=steps, beta=beta, progress=report,
         )  # fmt: skip
     elif method == "feature-squeezing":
-        result = _feature_squeezing(target, train, test, evaluation, false_alarm_rate, report)
+        result = _feature_squeezing(target, train, test, evaluation, false_alarm_rate, bits, report)
     else:
         assert epsilon is not None  # checked above
         result = _dp_training(
@@ -525,6 +528,7 @@ def _feature_squeezing(
     test: Dataset,
     evaluation: Mapping[str, Any],
     false_alarm_rate: float,
+    bits: int | None,
     progress: Progress,
 ) -> HardeningResult:
     from mlarmor.defenses import FeatureSqueezing
@@ -532,7 +536,7 @@ def _feature_squeezing(
     x_fit, y_fit = _arrays(train)
     start = time.perf_counter()
     with step(progress, f"fitting the feature-squeezing detector on {train.n} clean samples"):
-        detector = FeatureSqueezing(false_alarm_rate=false_alarm_rate).fit(target, x_fit, y_fit)
+        detector = FeatureSqueezing(false_alarm_rate=false_alarm_rate, bits=bits).fit(target, x_fit, y_fit)
     seconds = time.perf_counter() - start
     attacked = min(evaluation["n_samples"], test.n)
     eps = evaluation["eps"]

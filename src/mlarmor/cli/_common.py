@@ -356,5 +356,7 @@ TRUST = typer.Option(False, "--trust", help="Load the model even if the scan fin
 FORMAT = typer.Option("table", "--format", "-f", help="Output: table, json or sarif.")
 OUTPUT = typer.Option(None, "--output", "-o", help="Write the report to this file.")
 FAIL_ON = typer.Option(
-    "high", "--fail-on", help="Exit 1 when a finding is at or above: low, medium, high, critical."
+    "high",
+    "--fail-on",
+    help="Exit 1 when a finding is at or above: low, medium, high, critical; none = any finding above none.",
 )

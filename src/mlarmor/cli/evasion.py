@@ -107,7 +107,7 @@ def evasion(
         ...,
         "--model",
         "-m",
-        help="TorchScript .pt, .onnx, .joblib/.pkl, or file.py:factory (with --weights).",
+        help="TorchScript .pt, .onnx, .joblib/.pkl, file.py:factory (with --weights), or an http(s):// URL.",
     ),
     data: str = typer.Option(
         ..., "--data", "-d", help="x/y .npz, 'x.npy,y.npy', CSV/Parquet, demo:digits or demo:breast-cancer."

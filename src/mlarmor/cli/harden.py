@@ -213,6 +213,11 @@ def harden(
     false_alarm_rate: float = typer.Option(
         0.05, "--false-alarm-rate", help="Detector: share of clean inputs it may flag (sets its threshold)."
     ),
+    bits: int | None = typer.Option(
+        None,
+        "--bits",
+        help="Detector: bit depth of the bit-depth squeezer (1-16). Default: chosen on --data.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the training and the evaluation."),
     reliability_checks: bool = typer.Option(
         True,
@@ -284,6 +289,7 @@ def harden(
             epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, steps=steps, beta=beta,  # type: ignore[arg-type]
             attack=attack, params=params, n_samples=n_samples, epsilon=epsilon, delta=delta,
             max_grad_norm=max_grad_norm, accountant=accountant, false_alarm_rate=false_alarm_rate,  # type: ignore[arg-type]
+            bits=bits,
             seed=seed, reliability=reliability_checks, save=save, progress=progress,
         )  # fmt: skip
     metadata: dict[str, object] = {

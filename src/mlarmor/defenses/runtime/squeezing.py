@@ -323,7 +323,7 @@ class FeatureSqueezing:
             if self.bits is None:
                 _log.warning(
                     "No bit depth in 1..8 keeps accuracy within 1 point of %.3f on the fit data; using 8 "
-                    "bits. Pass bits=... to choose another.",
+                    "bits. Pass bits=... (mlarmor harden --bits N) to choose another.",
                     baseline,
                 )
         return bits, accuracies, squeezed
