@@ -193,4 +193,4 @@ def test_feature_squeezing_on_a_black_box_model(files: dict[str, Path], tmp_path
     assert stored["detector"] == "FeatureSqueezing"
     assert stored["fitted"]["threshold"] == defense["threshold"]
     assert stored["fitted"]["squeezers"] == ["bit-depth"]  # tabular inputs: no median filter
-    assert defense["params"]["bits"] == 5  # --bits, as the detector's warning suggests
+    assert defense["params"]["params"]["bits"] == 5  # --bits, as the detector's warning suggests
