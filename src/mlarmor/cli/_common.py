@@ -7,6 +7,7 @@ import functools
 import inspect
 import io
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -51,6 +52,7 @@ __all__ = [
     "WEIGHTS",
     "OutputFormat",
     "check_format",
+    "check_output",
     "console",
     "emit_report",
     "err_console",
@@ -67,6 +69,7 @@ __all__ = [
     "progress_reporter",
     "status",
     "write_output",
+    "write_side_file",
 ]
 
 EXIT_OK = 0
@@ -151,19 +154,72 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def write_output(text: str, output: Path | None, *, option: str = "--output") -> None:
-    """Write ``text`` to ``output`` (atomically) or to standard output."""
+def write_output(text: str, output: Path | None, *, option: str = "--output") -> bool:
+    """Write ``text`` to ``output`` (atomically) or to standard output; whether it was written.
+
+    Nothing measured is thrown away when the file cannot be written at the end of a run: the report
+    (``--output``) goes to standard output instead, before the exit-2 error; a side file (a plot, an
+    image) is skipped with a warning and the run goes on to its report.
+    """
+    body = text if text.endswith("\n") else text + "\n"
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(body)
         sys.stdout.flush()
-        return
+        return True
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        tmp.write_text(body, encoding="utf-8")
         tmp.replace(output)
     except OSError as e:
-        raise fail(f"cannot write {output}: {e.strerror or e}", f"choose a writable {option} path") from None
+        why = e.strerror or str(e)
+        if option == "--output":
+            sys.stdout.write(body)
+            sys.stdout.flush()
+            raise fail(
+                f"cannot write {output}: {why}; the report was printed above instead",
+                f"choose a writable {option} path",
+            ) from None
+        err_console.print(
+            f"[yellow]warning:[/] cannot write {option} {output}: {why}; skipped", highlight=False
+        )
+        return False
+    return True
+
+
+def write_side_file(text: str, path: Path, option: str, what: str) -> None:
+    """Write a plot or an image next to the report and say so (a warning when it cannot be written)."""
+    if write_output(text, path, option=option):
+        err_console.print(f"{what} written to {path}", highlight=False)
+
+
+def check_output(path: Path | None, option: str, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse an output path before a run that can take minutes.
+
+    A folder, a place that cannot be written, or a name whose extension says another format than the
+    option writes (``--plot x.png`` for an SVG) is a usage error before any work starts.
+    """
+    if path is None:
+        return
+    if suffixes and path.suffix.lower() not in suffixes:
+        example = path.with_suffix(suffixes[0]).name
+        raise fail(
+            f"{option} writes {suffixes[0].lstrip('.').upper()}, but {path} is named "
+            f"{path.suffix or 'without an extension'}.",
+            f"give a name ending in {' or '.join(suffixes)}, e.g. {option} {example}",
+        )
+    if path.is_dir():
+        raise fail(f"{option} {path} is a folder.", f"give a file name, e.g. {option} {path / 'out'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise fail(
+            f"cannot write {option} {path}: {e.strerror or e}.", f"choose a writable {option} path"
+        ) from None
+    if not os.access(path.parent, os.W_OK):
+        raise fail(
+            f"cannot write {option} {path}: its folder is not writable.", f"choose a writable {option} path"
+        )
 
 
 def check_format(value: str, formats: tuple[str, ...] = ("table", "json", "sarif")) -> str:

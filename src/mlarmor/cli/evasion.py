@@ -23,6 +23,7 @@ from mlarmor.cli._common import (
     TRUST,
     WEIGHTS,
     check_format,
+    check_output,
     emit_report,
     err_console,
     exit_for,
@@ -34,7 +35,7 @@ from mlarmor.cli._common import (
     parse_shape,
     print_finding,
     status,
-    write_output,
+    write_side_file,
 )
 from mlarmor.cli._names import EVASION_ATTACKS
 from mlarmor.findings import Severity
@@ -201,6 +202,9 @@ def evasion(
 
     # The library's own checks, before the model is scanned and loaded (worded with the options).
     check_format(output_format)
+    check_output(plot, "--plot", (".svg",))
+    check_output(save_adv, "--save-adv")
+    check_output(output, "--output")
     check_choice(norm, "norm", "evasion", _NORMS)
     check_choice(attack, "attack", "evasion", available(Family.EVASION))
     check_int(n_samples, "n_samples", "evasion")
@@ -263,8 +267,7 @@ def evasion(
             title=f"Robustness of {assessment.target_name} on {assessment.dataset_name}",
             budget_eps=assessment.budget_eps,
         )
-        write_output(svg, plot, option="--plot")
-        err_console.print(f"robustness curve written to {plot}", highlight=False)
+        write_side_file(svg, plot, "--plot", "robustness curve")
     report = assessment.to_report(
         metadata={"fail_on": threshold.label, "model": model, "data": data, "bounds": list(dataset.bounds)},
     )

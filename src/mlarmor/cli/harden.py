@@ -26,6 +26,7 @@ from mlarmor.cli._common import (
     TRUST,
     WEIGHTS,
     check_format,
+    check_output,
     emit_report,
     exit_for,
     fail,
@@ -266,6 +267,7 @@ def harden(
     from mlarmor.data import load_dataset
 
     check_format(output_format)
+    check_output(output, "--output")
     threshold = parse_severity(fail_on)
     shape = parse_shape(input_shape)
     params = parse_params(param)

@@ -24,8 +24,8 @@ from mlarmor.cli._common import (
     TRUST,
     WEIGHTS,
     check_format,
+    check_output,
     emit_report,
-    err_console,
     exit_for,
     handles_errors,
     load_model,
@@ -33,7 +33,7 @@ from mlarmor.cli._common import (
     parse_shape,
     print_finding,
     progress_reporter,
-    write_output,
+    write_side_file,
 )
 from mlarmor.cli._names import MEMBERSHIP_LABELS
 
@@ -219,6 +219,9 @@ def privacy(
     from mlarmor.data import load_dataset
 
     check_format(output_format)
+    check_output(plot, "--plot", (".svg",))
+    check_output(invert_images, "--invert-images", (".svg",))
+    check_output(output, "--output")
     threshold = parse_severity(fail_on)
     shape = parse_shape(input_shape)
     member_data = load_dataset(members, label_column=label_column, bounds=bounds)
@@ -244,11 +247,11 @@ def privacy(
             delta=delta, progress=progress,
         )  # fmt: skip
     if invert_images is not None and result.inversion is not None:
-        write_output(_inversion_svg(result.inversion, target), invert_images, option="--invert-images")
-        err_console.print(f"reconstructions written to {invert_images}", highlight=False)
+        write_side_file(
+            _inversion_svg(result.inversion, target), invert_images, "--invert-images", "reconstructions"
+        )
     if plot is not None:
-        write_output(_roc_svg(result.membership), plot, option="--plot")
-        err_console.print(f"ROC curves written to {plot}", highlight=False)
+        write_side_file(_roc_svg(result.membership), plot, "--plot", "ROC curves")
     report = result.to_report(
         metadata={"fail_on": threshold.label, "model": model, "members": members, "nonmembers": nonmembers}
     )

@@ -11,6 +11,7 @@ from mlarmor.cli._common import (
     EXIT_ERROR,
     EXIT_OK,
     check_format,
+    check_output,
     emit_report,
     exit_for,
     fail,
@@ -71,6 +72,7 @@ def scan(
     if not paths:
         raise fail("no path given.", "pass one or more model files or folders, e.g. `mlarmor scan model.pt`")
     check_format(output_format)
+    check_output(output, "--output")
     threshold = parse_severity(fail_on)
     policy = Policy.from_file(policy_file) if policy_file else Policy()
     limits = Limits(

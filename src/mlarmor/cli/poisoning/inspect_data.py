@@ -24,6 +24,7 @@ from mlarmor.cli._common import (
     TRUST,
     WEIGHTS,
     check_format,
+    check_output,
     emit_report,
     err_console,
     exit_for,
@@ -32,7 +33,7 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     progress_reporter,
-    write_output,
+    write_side_file,
 )
 from mlarmor.cli.poisoning._shared import (
     EXPECTED,
@@ -113,6 +114,8 @@ def inspect_data(
     from mlarmor.assess.inspection import inspect_data as run
 
     check_format(output_format)
+    check_output(histogram, "--histogram", (".svg",))
+    check_output(output, "--output")
     fail_level = parse_severity(fail_on)
     train = load_data(data, label_column=label_column, bounds=bounds, shape=parse_shape(input_shape))
     target = load_model(
@@ -129,8 +132,7 @@ def inspect_data(
         kept = int((~result.inspection.flagged).sum())
         err_console.print(f"{kept} kept rows written to {result.saved_clean}", highlight=False)
     if histogram is not None:
-        write_output(_histogram_svg(result.inspection), histogram, option="--histogram")
-        err_console.print(f"score histograms written to {histogram}", highlight=False)
+        write_side_file(_histogram_svg(result.inspection), histogram, "--histogram", "score histograms")
     report = result.to_report(metadata={"fail_on": fail_level.label, "model": model, "data": data})
     emit_report(
         report, output_format, output, lambda out: print_data(report, result.inspection, out, "inspect-data")

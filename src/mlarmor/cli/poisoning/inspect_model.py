@@ -26,6 +26,7 @@ from mlarmor.cli._common import (
     TRUST,
     WEIGHTS,
     check_format,
+    check_output,
     emit_report,
     err_console,
     exit_for,
@@ -35,7 +36,7 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     progress_reporter,
-    write_output,
+    write_side_file,
 )
 from mlarmor.cli.poisoning._shared import STEPS, load_data, print_findings
 
@@ -168,6 +169,8 @@ def inspect_model(
     from mlarmor.assess.inspection import inspect_model as run
 
     check_format(output_format)
+    check_output(trigger_image, "--trigger-image", (".svg",))
+    check_output(output, "--output")
     fail_level = parse_severity(fail_on)
     if save is not None and mitigate is None:
         raise fail("--save writes the repaired model: it needs --mitigate.", "add --mitigate unlearning")
@@ -184,8 +187,12 @@ def inspect_model(
     if result.saved is not None:
         err_console.print(f"repaired model written to {result.saved}", highlight=False)
     if trigger_image is not None:
-        write_output(_trigger_svg(result.inspection, target.bounds), trigger_image, option="--trigger-image")
-        err_console.print(f"recovered triggers written to {trigger_image}", highlight=False)
+        write_side_file(
+            _trigger_svg(result.inspection, target.bounds),
+            trigger_image,
+            "--trigger-image",
+            "recovered triggers",
+        )
     report = result.to_report(
         metadata={"fail_on": fail_level.label, "model": model, "data": data, "steps": steps}
     )

@@ -23,6 +23,7 @@ from mlarmor.cli._common import (
     TRUST,
     WEIGHTS,
     check_format,
+    check_output,
     emit_report,
     err_console,
     exit_for,
@@ -113,6 +114,7 @@ def sanitize(
     from mlarmor.targets.recipe import load_recipe
 
     check_format(output_format)
+    check_output(output, "--output")
     fail_level = parse_severity(fail_on)
     if recipe is None:
         raise fail(

@@ -22,6 +22,7 @@ from mlarmor.cli._common import (
     LABEL_COLUMN,
     OUTPUT,
     check_format,
+    check_output,
     emit_report,
     err_console,
     exit_for,
@@ -31,7 +32,7 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     progress_bar,
-    write_output,
+    write_side_file,
 )
 from mlarmor.cli._names import POISONING_ATTACKS
 from mlarmor.cli.poisoning._shared import RECIPE, load_data, print_findings
@@ -227,6 +228,10 @@ def simulate(
     from mlarmor.assess.poisoning import simulate_poisoning
 
     check_format(output_format)
+    check_output(plot, "--plot", (".svg",))
+    check_output(trigger_image, "--trigger-image", (".svg",))
+    check_output(save_poisoned, "--save-poisoned")
+    check_output(output, "--output")
     threshold = parse_severity(fail_on)
     for name in attack or []:
         if name not in POISONING_ATTACKS:
@@ -284,11 +289,9 @@ def simulate(
     if save_poisoned is not None:
         _save_poisoned(sim, save_poisoned)
     if trigger_image is not None:
-        write_output(_trigger_grid(sim, test_data), trigger_image, option="--trigger-image")
-        err_console.print(f"trigger examples written to {trigger_image}", highlight=False)
+        write_side_file(_trigger_grid(sim, test_data), trigger_image, "--trigger-image", "trigger examples")
     if plot is not None:
-        write_output(_curve_plot(sim), plot, option="--plot")
-        err_console.print(f"curves written to {plot}", highlight=False)
+        write_side_file(_curve_plot(sim), plot, "--plot", "curves")
     report = sim.to_report(
         metadata={"fail_on": threshold.label, "data": data, "test": test, "recipe": recipe or model}
     )
