@@ -10,6 +10,7 @@ import contextlib
 import functools
 import inspect
 import json
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,10 +53,14 @@ __all__ = [
     "EXIT_OK",
     "FAIL_ON",
     "FORMAT",
+    "HEADER_ENV",
+    "HTTP_OUTPUT",
     "INPUT_SHAPE",
     "LABEL_COLUMN",
     "MEAN",
     "OUTPUT",
+    "REQUEST_KEY",
+    "RESPONSE_KEY",
     "STD",
     "TRUST",
     "WEIGHTS",
@@ -70,12 +75,14 @@ __all__ = [
     "handles_errors",
     "load_model",
     "one_paragraph",
+    "parse_header_env",
     "parse_params",
     "parse_severity",
     "parse_shape",
     "print_finding",
     "progress_bar",
     "progress_reporter",
+    "shown",
     "status",
     "write_output",
     "write_side_file",
@@ -186,6 +193,41 @@ def parse_params(items: list[str] | None, option: str = "--param") -> dict[str, 
     return out
 
 
+def shown(spec: str) -> str:
+    """A ``--model`` as reports may show it: a URL without its credentials, query or fragment."""
+    if spec.lower().startswith(("http://", "https://")):
+        from mlarmor.targets.http import redact_url
+
+        return redact_url(spec)
+    return spec
+
+
+def parse_header_env(items: list[str] | None) -> dict[str, str] | None:
+    """``--header-env NAME=VAR``: the header NAME with the value of the environment variable VAR.
+
+    Secrets (an ``Authorization`` token) never appear on the command line, where the shell history
+    and the process list would show them.
+    """
+    if not items:
+        return None
+    headers: dict[str, str] = {}
+    for item in items:
+        name, sep, var = item.partition("=")
+        if not sep or not name.strip() or not var.strip():
+            raise fail(
+                f"--header-env {item!r} is not NAME=ENVIRONMENT_VARIABLE.",
+                "e.g. --header-env Authorization=MODEL_API_TOKEN, with MODEL_API_TOKEN='Bearer ...' exported",
+            )
+        value = os.environ.get(var.strip())
+        if value is None:
+            raise fail(
+                f"--header-env {item}: the environment variable {var.strip()} is not set.",
+                f"export {var.strip()}=... first: the value is read from there, never from the command line",
+            )
+        headers[name.strip()] = value
+    return headers
+
+
 def load_model(
     spec: str,
     *,
@@ -196,11 +238,16 @@ def load_model(
     trust: bool = False,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    header_env: list[str] | None = None,
+    http_output: str = "probabilities",
+    request_key: str = "inputs",
+    response_key: str | None = None,
 ) -> Target:
     """Scan and load a ``--model`` (with a spinner), its errors shortened to one paragraph."""
     from mlarmor.targets import load_target
 
-    with status(f"scanning and loading {spec}"), one_paragraph():
+    headers = parse_header_env(header_env)
+    with status(f"scanning and loading {shown(spec)}"), one_paragraph():
         return load_target(
             spec,
             bounds=bounds,
@@ -210,6 +257,10 @@ def load_model(
             mean=mean or None,
             std=std or None,
             input_shape=input_shape,
+            headers=headers,
+            output=http_output,  # type: ignore[arg-type]  # checked by HttpTarget
+            request_key=request_key,
+            response_key=response_key,
         )
 
 
@@ -238,6 +289,21 @@ INPUT_SHAPE = typer.Option(None, "--input-shape", help="Shape of one input, e.g.
 TRUST = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe.")
 FORMAT = typer.Option("table", "--format", "-f", help="Output: table, json or sarif.")
 OUTPUT = typer.Option(None, "--output", "-o", help="Write the report to this file.")
+HEADER_ENV = typer.Option(
+    None,
+    "--header-env",
+    help="HTTP model: header NAME from environment variable VAR, as NAME=VAR (repeatable), e.g. "
+    "Authorization=MODEL_API_TOKEN. Credentials in the URL (https://user:pass@host) are sent as Basic auth.",
+)
+HTTP_OUTPUT = typer.Option(
+    "probabilities",
+    "--http-output",
+    help="HTTP model: what it returns: probabilities or labels (labels only).",
+)
+REQUEST_KEY = typer.Option("inputs", "--request-key", help="HTTP model: JSON key of the inputs it expects.")
+RESPONSE_KEY = typer.Option(
+    None, "--response-key", help="HTTP model: JSON key of its answer. Default: probabilities or labels."
+)
 FAIL_ON = typer.Option(
     "high",
     "--fail-on",

@@ -15,10 +15,14 @@ from mlarmor.cli._common import (
     CLASSES,
     FAIL_ON,
     FORMAT,
+    HEADER_ENV,
+    HTTP_OUTPUT,
     INPUT_SHAPE,
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    REQUEST_KEY,
+    RESPONSE_KEY,
     STD,
     TRUST,
     WEIGHTS,
@@ -34,6 +38,7 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     print_finding,
+    shown,
     status,
     write_side_file,
 )
@@ -128,6 +133,10 @@ def evasion(
     mean: list[float] | None = MEAN,
     std: list[float] | None = STD,
     input_shape: str | None = INPUT_SHAPE,
+    header_env: list[str] | None = HEADER_ENV,
+    http_output: str = HTTP_OUTPUT,
+    request_key: str = REQUEST_KEY,
+    response_key: str | None = RESPONSE_KEY,
     surrogate: str | None = typer.Option(
         None,
         "--surrogate",
@@ -232,6 +241,10 @@ def evasion(
     target = load_model(
         model, bounds=dataset.bounds, input_shape=shape, weights=weights, classes=classes, trust=trust,
         mean=mean, std=std,
+        header_env=header_env,
+        http_output=http_output,
+        request_key=request_key,
+        response_key=response_key,
     )  # fmt: skip
     if surrogate is not None:
         extra["surrogate"] = load_model(
@@ -269,7 +282,12 @@ def evasion(
         )
         write_side_file(svg, plot, "--plot", "robustness curve")
     report = assessment.to_report(
-        metadata={"fail_on": threshold.label, "model": model, "data": data, "bounds": list(dataset.bounds)},
+        metadata={
+            "fail_on": threshold.label,
+            "model": shown(model),
+            "data": data,
+            "bounds": list(dataset.bounds),
+        },
     )
     emit_report(report, output_format, output, lambda out: _print_table(report, assessment, out))
     raise exit_for(report, threshold)

@@ -18,10 +18,14 @@ from mlarmor.cli._common import (
     CLASSES,
     FAIL_ON,
     FORMAT,
+    HEADER_ENV,
+    HTTP_OUTPUT,
     INPUT_SHAPE,
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    REQUEST_KEY,
+    RESPONSE_KEY,
     STD,
     TRUST,
     WEIGHTS,
@@ -36,6 +40,7 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     progress_reporter,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -171,6 +176,10 @@ def harden(
     mean: list[float] | None = MEAN,
     std: list[float] | None = STD,
     input_shape: str | None = INPUT_SHAPE,
+    header_env: list[str] | None = HEADER_ENV,
+    http_output: str = HTTP_OUTPUT,
+    request_key: str = REQUEST_KEY,
+    response_key: str | None = RESPONSE_KEY,
     eps: float | None = typer.Option(
         None,
         "--eps",
@@ -284,6 +293,10 @@ def harden(
         trust=trust,
         mean=mean,
         std=std,
+        header_env=header_env,
+        http_output=http_output,
+        request_key=request_key,
+        response_key=response_key,
     )
     with progress_reporter() as progress:
         result = run(
@@ -296,7 +309,7 @@ def harden(
         )  # fmt: skip
     metadata: dict[str, object] = {
         "fail_on": threshold.label,
-        "model": model,
+        "model": shown(model),
         "data": data,
         "test": test if test is not None else f"{test_fraction:g} of --data",
     }

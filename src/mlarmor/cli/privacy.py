@@ -16,10 +16,14 @@ from mlarmor.cli._common import (
     CLASSES,
     FAIL_ON,
     FORMAT,
+    HEADER_ENV,
+    HTTP_OUTPUT,
     INPUT_SHAPE,
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    REQUEST_KEY,
+    RESPONSE_KEY,
     STD,
     TRUST,
     WEIGHTS,
@@ -33,6 +37,7 @@ from mlarmor.cli._common import (
     parse_shape,
     print_finding,
     progress_reporter,
+    shown,
     write_side_file,
 )
 from mlarmor.cli._names import MEMBERSHIP_LABELS
@@ -172,6 +177,10 @@ def privacy(
     mean: list[float] | None = MEAN,
     std: list[float] | None = STD,
     input_shape: str | None = INPUT_SHAPE,
+    header_env: list[str] | None = HEADER_ENV,
+    http_output: str = HTTP_OUTPUT,
+    request_key: str = REQUEST_KEY,
+    response_key: str | None = RESPONSE_KEY,
     workers: int | None = typer.Option(
         None, "--workers", help="Processes training reference models (default: CPUs)."
     ),
@@ -231,6 +240,10 @@ def privacy(
     target = load_model(
         model, bounds=(low, high), input_shape=shape or member_data.input_shape, weights=weights,
         classes=classes, trust=trust, mean=mean, std=std,
+        header_env=header_env,
+        http_output=http_output,
+        request_key=request_key,
+        response_key=response_key,
     )  # fmt: skip
     built_recipe = None
     if recipe is not None and reference_models > 0 and access == "scores":
@@ -253,7 +266,12 @@ def privacy(
     if plot is not None:
         write_side_file(_roc_svg(result.membership), plot, "--plot", "ROC curves")
     report = result.to_report(
-        metadata={"fail_on": threshold.label, "model": model, "members": members, "nonmembers": nonmembers}
+        metadata={
+            "fail_on": threshold.label,
+            "model": shown(model),
+            "members": members,
+            "nonmembers": nonmembers,
+        }
     )
     emit_report(
         report, output_format, output,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import http.client
 import json
@@ -101,7 +102,7 @@ class HttpTarget(AdapterBase):
         input_shape: tuple[int, ...] | None = None,
         name: str | None = None,
     ) -> None:
-        self._url = _check_url(url)
+        self._url, credentials = _split_credentials(_check_url(url))
         self._bounds = check_bounds(bounds, _OWNER)
         classes = check_num_classes(num_classes, _OWNER)
         if classes is None:
@@ -114,6 +115,10 @@ class HttpTarget(AdapterBase):
             ):
                 raise invalid_parameter("headers", _OWNER, "a mapping of str to str", type(headers).__name__)
             self._headers.update(headers)
+        if credentials is not None and not any(k.lower() == "authorization" for k in self._headers):
+            # user:password@host in the URL: HTTP Basic authentication, as curl and requests do.
+            token = base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
         self._batch_size = check_int(batch_size, "batch_size", _OWNER)
         self._timeout = check_positive(timeout, "timeout", _OWNER)
         self._retries = check_int(retries, "retries", _OWNER, low=0)
@@ -127,7 +132,7 @@ class HttpTarget(AdapterBase):
         self._request_key = request_key
         self._response_key = response_key
         self._input_shape = check_input_shape(input_shape, _OWNER)
-        self._display = _redact(self._url)
+        self._display = redact_url(self._url)
         self._name = name or self._display
         self._queries = 0
         self._opener = urllib.request.build_opener()
@@ -281,7 +286,19 @@ def _check_url(url: object) -> str:
     return url
 
 
-def _redact(url: str) -> str:
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """The URL without its ``user:password@`` part, and that part (percent-decoded), if any."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    plain = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return plain, f"{user}:{password}"
+
+
+def redact_url(url: str) -> str:
     """The URL without credentials, query or fragment (they may carry secrets)."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""

@@ -30,6 +30,7 @@ from mlarmor.errors import (
     MlarmorError,
     UnsafeModelError,
     UnsupportedModelError,
+    invalid_parameter,
 )
 from mlarmor.findings import Severity
 from mlarmor.scan import FileResult, Scanner
@@ -113,6 +114,8 @@ def load_target(
     device: str = "cpu",
     headers: dict[str, str] | None = None,
     output: Literal["probabilities", "labels"] = "probabilities",
+    request_key: str = "inputs",
+    response_key: str | None = None,
     scanner: Scanner | None = None,
 ) -> Target:
     """Open a model as a target: scan the file, then pick the adapter from its content.
@@ -143,6 +146,8 @@ def load_target(
         device: Torch device for PyTorch models (``"cpu"`` by default).
         headers: HTTP headers for a URL, e.g. ``{"Authorization": "Bearer ..."}``.
         output: What a URL returns: ``"probabilities"`` or ``"labels"``.
+        request_key: The JSON key a URL expects the inputs under.
+        response_key: The JSON key of a URL's answer (``output``'s name when ``None``).
         scanner: Scanner used before loading; default policy and limits when ``None``.
 
     Returns:
@@ -169,6 +174,8 @@ def load_target(
             "The 'model' parameter of load_target must be a path, file.py:factory or URL. "
             f"Got {model!r} instead."
         )
+    if not text.lower().startswith(("http://", "https://")):
+        _refuse_http_options(headers, output, request_key, response_key)
     if text.lower().startswith(("http://", "https://")):
         _refuse("a URL", weights=weights, mean=mean, std=std)
         return HttpTarget(
@@ -177,6 +184,8 @@ def load_target(
             num_classes=num_classes,
             headers=headers,
             output=output,
+            request_key=request_key,
+            response_key=response_key,
             input_shape=input_shape,
         )
     factory = _FACTORY.match(text)
@@ -285,6 +294,25 @@ def _object_target(
         f"{path} holds a {type(obj).__module__}.{type(obj).__qualname__}, not a model. "
         "Expected a fitted scikit-learn classifier or a torch.nn.Module."
     )
+
+
+def _refuse_http_options(headers: object, output: str, request_key: str, response_key: str | None) -> None:
+    """The options of a URL given for a file: say so instead of ignoring them."""
+    given = [
+        name
+        for name, used in (
+            ("headers", headers is not None),
+            ("output", output != "probabilities"),
+            ("request_key", request_key != "inputs"),
+            ("response_key", response_key is not None),
+        )
+        if used
+    ]
+    if given:
+        raise invalid_parameter(
+            given[0], "load_target", "given only for an http(s):// model", "a model file",
+            hint="drop it, or give the endpoint's URL as the model",
+        )  # fmt: skip
 
 
 def _torch_target(

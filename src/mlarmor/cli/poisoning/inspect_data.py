@@ -33,6 +33,7 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     progress_reporter,
+    shown,
     write_side_file,
 )
 from mlarmor.cli.poisoning._shared import (
@@ -133,7 +134,7 @@ def inspect_data(
         err_console.print(f"{kept} kept rows written to {result.saved_clean}", highlight=False)
     if histogram is not None:
         write_side_file(_histogram_svg(result.inspection), histogram, "--histogram", "score histograms")
-    report = result.to_report(metadata={"fail_on": fail_level.label, "model": model, "data": data})
+    report = result.to_report(metadata={"fail_on": fail_level.label, "model": shown(model), "data": data})
     emit_report(
         report, output_format, output, lambda out: print_data(report, result.inspection, out, "inspect-data")
     )

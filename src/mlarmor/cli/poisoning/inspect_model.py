@@ -18,10 +18,14 @@ from mlarmor.cli._common import (
     CLASSES,
     FAIL_ON,
     FORMAT,
+    HEADER_ENV,
+    HTTP_OUTPUT,
     INPUT_SHAPE,
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    REQUEST_KEY,
+    RESPONSE_KEY,
     STD,
     TRUST,
     WEIGHTS,
@@ -36,6 +40,7 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     progress_reporter,
+    shown,
     write_side_file,
 )
 from mlarmor.cli.poisoning._shared import STEPS, load_data, print_findings
@@ -141,6 +146,10 @@ def inspect_model(
     mean: list[float] | None = MEAN,
     std: list[float] | None = STD,
     input_shape: str | None = INPUT_SHAPE,
+    header_env: list[str] | None = HEADER_ENV,
+    http_output: str = HTTP_OUTPUT,
+    request_key: str = REQUEST_KEY,
+    response_key: str | None = RESPONSE_KEY,
     trust: bool = TRUST,
     seed: int = typer.Option(0, "--seed", help="Seed of the optimisation and the mitigation."),
     output_format: str = FORMAT,
@@ -178,6 +187,10 @@ def inspect_model(
     target = load_model(
         model, bounds=clean.bounds, input_shape=clean.input_shape, weights=weights, classes=classes,
         trust=trust, mean=mean, std=std,
+        header_env=header_env,
+        http_output=http_output,
+        request_key=request_key,
+        response_key=response_key,
     )  # fmt: skip
     with progress_reporter() as progress:
         result = run(
@@ -194,7 +207,7 @@ def inspect_model(
             "recovered triggers",
         )
     report = result.to_report(
-        metadata={"fail_on": fail_level.label, "model": model, "data": data, "steps": steps}
+        metadata={"fail_on": fail_level.label, "model": shown(model), "data": data, "steps": steps}
     )
     emit_report(
         report, output_format, output, lambda out: _print_model(report, result.inspection, out, target.name)

@@ -34,6 +34,7 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     progress_reporter,
+    shown,
 )
 from mlarmor.cli.poisoning._shared import (
     EXPECTED,
@@ -139,7 +140,13 @@ def sanitize(
         if path is not None:
             err_console.print(f"{what} written to {path}", highlight=False)
     report = result.to_report(
-        metadata={"fail_on": fail_level.label, "model": model, "data": data, "test": test, "recipe": recipe}
+        metadata={
+            "fail_on": fail_level.label,
+            "model": shown(model),
+            "data": data,
+            "test": test,
+            "recipe": recipe,
+        }
     )
     emit_report(
         report, output_format, output, lambda out: print_data(report, result.inspection, out, "sanitize")
