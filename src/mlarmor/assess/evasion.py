@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlarmor._validation import check_choice
+from mlarmor.assess._labels import matched
 from mlarmor.assess.reliability import check_reliability
 from mlarmor.attacks import EvasionResult, FixedBudgetAttack, Norm, available, create
 from mlarmor.data import Dataset
@@ -90,6 +91,8 @@ class EvasionAssessment:
             (empty when the checks were turned off or found nothing).
         requested: The attack asked for; differs from ``attack`` when ``"auto"`` fell back to a
             black-box attack on a target without gradients.
+        label_mapping: Each label of the data to the model's class index, when the model names its
+            classes (the data was renumbered to match; see :func:`mlarmor.data.labels.align_labels`).
     """
 
     attack: str
@@ -106,6 +109,7 @@ class EvasionAssessment:
     dataset_name: str
     reliability: tuple[Finding, ...] = ()
     requested: str = ""
+    label_mapping: Mapping[str, int] | None = None
 
     @property
     def fell_back(self) -> bool:
@@ -237,6 +241,7 @@ def evaluate_evasion(
     check_choice(attack, "attack", _OWNER, available(Family.EVASION))
     requested = attack
     attack = _fallback(attack, target)
+    dataset, label_mapping = matched(dataset, target)
     dataset.check_against(target.input_shape, target.num_classes, bounds=target.bounds)
     config: dict[str, object] = {"norm": norm, "seed": seed, "batch_size": batch_size}
     config.update(params or {})
@@ -266,6 +271,7 @@ def evaluate_evasion(
         target_name=target.name,
         dataset_name=dataset.name,
         requested=requested,
+        label_mapping=label_mapping,
     )
     if not reliability:
         return assessment
@@ -429,6 +435,8 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
     }
     if assessment.fell_back:
         meta["requested_attack"] = assessment.requested
+    if assessment.label_mapping is not None:
+        meta["label_mapping"] = dict(assessment.label_mapping)
     meta.update(metadata or {})
     section = EvasionSection(
         attack=assessment.attack,

@@ -38,6 +38,7 @@ import numpy as np
 from mlarmor._progress import Progress, silent, step
 from mlarmor._validation import check_choice, check_fraction, check_int, check_positive, check_seed
 from mlarmor.assess._files import check_writable, save_json, save_module
+from mlarmor.assess._labels import matched
 from mlarmor.assess.evasion import (
     EvasionAssessment,
     evaluate_evasion,
@@ -348,6 +349,8 @@ def harden(
     if method == "feature-squeezing":
         check_fraction(false_alarm_rate, "false_alarm_rate", _OWNER, hint="e.g. 0.05")
     out = check_writable(save, "save", _OWNER)
+    train, _ = matched(train, target)
+    test, _ = matched(test, target)
     report = progress or silent
     chosen = attack or "auto"  # evaluate_evasion falls back to a black-box attack without gradients
     evaluation = {

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mlarmor._progress import Progress, silent, step
 from mlarmor._validation import check_choice, check_int, check_seed
+from mlarmor.assess._labels import matched
 from mlarmor.assess.privacy import (
     PrivacyAudit,
     attribute_finding,
@@ -160,6 +161,8 @@ def audit_privacy(
     if workers is not None:
         check_int(workers, "workers", _OWNER)
     check_seed(seed, _OWNER)
+    members, _ = matched(members, target)
+    nonmembers, _ = matched(nonmembers, target)
     report = progress or silent
     served = target
     if top_k is not None or decimals is not None:

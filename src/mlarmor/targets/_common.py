@@ -194,6 +194,12 @@ class TargetProxy:
         self._inner = inner
 
     @property
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The inner target's class labels, when it knows them."""
+        labels: tuple[str, ...] | None = getattr(self._inner, "class_labels", None)
+        return labels
+
+    @property
     def inner(self) -> Target:
         """The wrapped target."""
         return self._inner

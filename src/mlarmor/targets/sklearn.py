@@ -130,6 +130,11 @@ class SklearnTarget(AdapterBase):
         return int(self._classes.size)
 
     @property
+    def class_labels(self) -> tuple[str, ...]:
+        """The estimator's ``classes_`` as strings, in the order of its output columns."""
+        return tuple(str(c) for c in self._classes.tolist())
+
+    @property
     def estimator(self) -> Any:
         """The wrapped estimator."""
         return self._estimator
