@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from mlarmor.cli._common import (
     BOUNDS,
@@ -42,10 +41,10 @@ from mlarmor.cli._common import (
     progress_reporter,
     shown,
 )
+from mlarmor.cli._views import print_harden
 
 if TYPE_CHECKING:
     from mlarmor.data import Dataset
-    from mlarmor.schema import Report
 
 __all__ = ["harden"]
 
@@ -79,66 +78,6 @@ def _check_dp_model(model: str, weights: Path | None) -> None:
             f"{model}.",
             "e.g. --model net.py:build",
         )
-
-
-def _print_table(report: Report, out: Console) -> None:
-    defense = report.defense or {}
-    eps_key = next(iter(report.robust_accuracy or {"?": 0.0}))
-    out.print(
-        f"[bold]mlarmor harden[/] — {defense.get('method')} on {report.metadata.get('model')}",
-        highlight=False,
-    )
-    if defense.get("method") == "adversarial-training":
-        before, after = defense["before"], defense["after"]
-        out.print(
-            f"  {defense['algorithm']} for {defense['params']['epochs']} epochs on "
-            f"{defense['train_samples']} samples in {defense['train_seconds']:.1f} s",
-            highlight=False,
-        )
-        out.print(
-            f"  clean accuracy   {before['clean_accuracy']:.1%} → {after['clean_accuracy']:.1%}",
-            highlight=False,
-        )
-        out.print(
-            f"  robust accuracy  {before['robust_accuracy'][eps_key]:.1%} → "
-            f"{after['robust_accuracy'][eps_key]:.1%}  (ε = {eps_key}, {report.metadata.get('attack')})",
-            highlight=False,
-        )
-    elif defense.get("method") == "dp":
-        out.print(
-            f"  DP-SGD for {defense['epochs']} epochs on {defense['train_samples']} samples in "
-            f"{defense['train_seconds']:.1f} s ({defense['accountant']} accountant)",
-            highlight=False,
-        )
-        out.print(
-            f"  privacy          ε = {defense['epsilon_spent']:.3f} spent (target "
-            f"{defense['target_epsilon']:g}) at δ = {defense['delta']:g}; noise multiplier "
-            f"{defense['noise_multiplier']:.3f}, clipping norm {defense['max_grad_norm']:g}",
-            highlight=False,
-        )
-        out.print(
-            f"  clean accuracy   {defense['before']['clean_accuracy']:.1%} → "
-            f"{defense['after']['clean_accuracy']:.1%}",
-            highlight=False,
-        )
-        audit = defense.get("audit") or {}
-        if audit:
-            out.print(
-                f"  re-audit         membership AUC {audit['best_auc']:.3f} ({audit['best_attack']}, "
-                "threshold attacks; run mlarmor privacy for LiRA and RMIA)",
-                highlight=False,
-            )
-    else:
-        out.print(
-            f"  detection rate {defense['detection_rate']:.1%} on {defense['n_adversarial']} successful "
-            f"adversarial examples, false alarms {defense['false_alarm_rate']:.1%} on {defense['n_clean']} "
-            f"clean samples, AUC {defense['auc']:.3f}",
-            highlight=False,
-        )
-    if defense.get("saved"):
-        out.print(f"  saved to {defense['saved']}", highlight=False)
-    for finding in report.findings:
-        out.print(f"[bold]{finding.severity.label.upper()}[/] {finding.title}", highlight=False)
 
 
 @handles_errors
@@ -317,5 +256,5 @@ def harden(
         metadata["attack"] = result.after.attack
     metadata["bounds"] = list(dataset.bounds)
     report = result.to_report(metadata=metadata)
-    emit_report(report, output_format, output, lambda out: _print_table(report, out))
+    emit_report(report, output_format, output, lambda out: print_harden(report, out))
     raise exit_for(report, threshold)

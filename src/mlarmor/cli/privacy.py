@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from mlarmor.cli._common import (
     BOUNDS,
@@ -35,17 +32,15 @@ from mlarmor.cli._common import (
     load_model,
     parse_severity,
     parse_shape,
-    print_finding,
     progress_reporter,
     shown,
     write_side_file,
 )
 from mlarmor.cli._names import MEMBERSHIP_LABELS
+from mlarmor.cli._views import print_privacy
 
 if TYPE_CHECKING:
     from mlarmor.assess.privacy import PrivacyAudit
-    from mlarmor.attacks.inference.attribute import AttributeResult
-    from mlarmor.schema import Report
 
 __all__ = ["privacy"]
 
@@ -60,63 +55,6 @@ def _feature(item: str) -> int | str:
 def _default_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "mlarmor" / "reference"
-
-
-def _print_attributes(attributes: Sequence[AttributeResult], out: Console) -> None:
-    table = Table(show_edge=False, title="attribute inference (with the model vs imputation without it)")
-    for column in ("feature", "kind", "metric", "attack", "baseline", "lift", "95% CI of lift"):
-        table.add_column(column, justify="right")
-    for r in attributes:
-        table.add_row(
-            r.feature,
-            r.kind,
-            "bal. acc." if r.metric == "balanced_accuracy" else "R²",
-            f"{r.attack_score:.3f}",
-            f"{r.baseline_score:.3f}",
-            f"{r.lift:+.3f}",
-            f"{r.lift_interval[0]:+.3f}, {r.lift_interval[1]:+.3f}",
-        )
-    out.print(table)
-
-
-def _print_table(
-    report: Report, audit: PrivacyAudit, out: Console, attributes: Sequence[AttributeResult] = ()
-) -> None:
-    out.print(
-        f"[bold]mlarmor privacy[/] — {audit.target_name}: {audit.n_members} members, {audit.n_nonmembers} "
-        f"non-members, {audit.n_reference} reference models ({audit.cached_reference} cached), "
-        f"{audit.access}, {audit.seconds:.1f}s",
-        highlight=False,
-    )
-    out.print(
-        f"  target accuracy: {audit.target_accuracy[0]:.1%} on members, {audit.target_accuracy[1]:.1%} on "
-        "non-members",
-        highlight=False,
-    )
-    table = Table(show_edge=False)
-    for column in ("attack", "AUC", "bal. acc.", "TPR@0.1%FPR", "TPR@1%FPR", "ε ≥", "seconds"):
-        table.add_column(column, justify="right")
-    best = audit.best.name
-    for o in audit.outcomes:
-        m = o.metrics
-        table.add_row(
-            f"{o.name}{' *' if o.name == best else ''}",
-            f"{m.auc:.3f}",
-            f"{m.balanced_accuracy:.1%}",
-            f"{m.tpr_at_fpr.get('0.001', 0.0):.2%}",
-            f"{m.tpr_at_fpr.get('0.01', 0.0):.2%}",
-            f"{m.epsilon.epsilon:.2f}",
-            f"{o.seconds:.2f}",
-        )
-    out.print(table)
-    if audit.exposed:
-        shown = ", ".join(f"#{i}" for i, _ in audit.exposed[:10])
-        out.print(f"  most exposed members (by {best}): {shown}", highlight=False)
-    if attributes:
-        _print_attributes(attributes, out)
-    for finding in report.findings:
-        note = "  (* = strongest)" if finding.id == "privacy.membership-inference" else ""
-        print_finding(finding, out, note=note)
 
 
 @handles_errors
@@ -275,7 +213,7 @@ def privacy(
     )
     emit_report(
         report, output_format, output,
-        lambda out: _print_table(report, result.membership, out, result.attributes),
+        lambda out: print_privacy(report, result.membership, out, result.attributes),
     )  # fmt: skip
     raise exit_for(report, threshold)
 

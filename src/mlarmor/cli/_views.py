@@ -1,0 +1,137 @@
+"""Terminal views of the harden and privacy reports (private)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from mlarmor.cli._output import print_finding
+
+if TYPE_CHECKING:
+    from mlarmor.assess.privacy import PrivacyAudit
+    from mlarmor.attacks.inference.attribute import AttributeResult
+    from mlarmor.schema import Report
+
+__all__ = ["print_harden", "print_privacy"]
+
+
+def print_harden(report: Report, out: Console) -> None:
+    """The ``mlarmor harden`` table: the method's figures before and after, then the findings."""
+    defense = report.defense or {}
+    eps_key = next(iter(report.robust_accuracy or {"?": 0.0}))
+    out.print(
+        f"[bold]mlarmor harden[/] — {defense.get('method')} on {report.metadata.get('model')}",
+        highlight=False,
+    )
+    if defense.get("method") == "adversarial-training":
+        before, after = defense["before"], defense["after"]
+        out.print(
+            f"  {defense['algorithm']} for {defense['params']['epochs']} epochs on "
+            f"{defense['train_samples']} samples in {defense['train_seconds']:.1f} s",
+            highlight=False,
+        )
+        out.print(
+            f"  clean accuracy   {before['clean_accuracy']:.1%} → {after['clean_accuracy']:.1%}",
+            highlight=False,
+        )
+        out.print(
+            f"  robust accuracy  {before['robust_accuracy'][eps_key]:.1%} → "
+            f"{after['robust_accuracy'][eps_key]:.1%}  (ε = {eps_key}, {report.metadata.get('attack')})",
+            highlight=False,
+        )
+    elif defense.get("method") == "dp":
+        out.print(
+            f"  DP-SGD for {defense['epochs']} epochs on {defense['train_samples']} samples in "
+            f"{defense['train_seconds']:.1f} s ({defense['accountant']} accountant)",
+            highlight=False,
+        )
+        out.print(
+            f"  privacy          ε = {defense['epsilon_spent']:.3f} spent (target "
+            f"{defense['target_epsilon']:g}) at δ = {defense['delta']:g}; noise multiplier "
+            f"{defense['noise_multiplier']:.3f}, clipping norm {defense['max_grad_norm']:g}",
+            highlight=False,
+        )
+        out.print(
+            f"  clean accuracy   {defense['before']['clean_accuracy']:.1%} → "
+            f"{defense['after']['clean_accuracy']:.1%}",
+            highlight=False,
+        )
+        audit = defense.get("audit") or {}
+        if audit:
+            out.print(
+                f"  re-audit         membership AUC {audit['best_auc']:.3f} ({audit['best_attack']}, "
+                "threshold attacks; run mlarmor privacy for LiRA and RMIA)",
+                highlight=False,
+            )
+    else:
+        out.print(
+            f"  detection rate {defense['detection_rate']:.1%} on {defense['n_adversarial']} successful "
+            f"adversarial examples, false alarms {defense['false_alarm_rate']:.1%} on {defense['n_clean']} "
+            f"clean samples, AUC {defense['auc']:.3f}",
+            highlight=False,
+        )
+    if defense.get("saved"):
+        out.print(f"  saved to {defense['saved']}", highlight=False)
+    for finding in report.findings:
+        out.print(f"[bold]{finding.severity.label.upper()}[/] {finding.title}", highlight=False)
+
+
+def _print_attributes(attributes: Sequence[AttributeResult], out: Console) -> None:
+    table = Table(show_edge=False, title="attribute inference (with the model vs imputation without it)")
+    for column in ("feature", "kind", "metric", "attack", "baseline", "lift", "95% CI of lift"):
+        table.add_column(column, justify="right")
+    for r in attributes:
+        table.add_row(
+            r.feature,
+            r.kind,
+            "bal. acc." if r.metric == "balanced_accuracy" else "R²",
+            f"{r.attack_score:.3f}",
+            f"{r.baseline_score:.3f}",
+            f"{r.lift:+.3f}",
+            f"{r.lift_interval[0]:+.3f}, {r.lift_interval[1]:+.3f}",
+        )
+    out.print(table)
+
+
+def print_privacy(
+    report: Report, audit: PrivacyAudit, out: Console, attributes: Sequence[AttributeResult] = ()
+) -> None:
+    """The ``mlarmor privacy`` table: every attack's metrics, attribute inference, the findings."""
+    out.print(
+        f"[bold]mlarmor privacy[/] — {audit.target_name}: {audit.n_members} members, {audit.n_nonmembers} "
+        f"non-members, {audit.n_reference} reference models ({audit.cached_reference} cached), "
+        f"{audit.access}, {audit.seconds:.1f}s",
+        highlight=False,
+    )
+    out.print(
+        f"  target accuracy: {audit.target_accuracy[0]:.1%} on members, {audit.target_accuracy[1]:.1%} on "
+        "non-members",
+        highlight=False,
+    )
+    table = Table(show_edge=False)
+    for column in ("attack", "AUC", "bal. acc.", "TPR@0.1%FPR", "TPR@1%FPR", "ε ≥", "seconds"):
+        table.add_column(column, justify="right")
+    best = audit.best.name
+    for o in audit.outcomes:
+        m = o.metrics
+        table.add_row(
+            f"{o.name}{' *' if o.name == best else ''}",
+            f"{m.auc:.3f}",
+            f"{m.balanced_accuracy:.1%}",
+            f"{m.tpr_at_fpr.get('0.001', 0.0):.2%}",
+            f"{m.tpr_at_fpr.get('0.01', 0.0):.2%}",
+            f"{m.epsilon.epsilon:.2f}",
+            f"{o.seconds:.2f}",
+        )
+    out.print(table)
+    if audit.exposed:
+        shown = ", ".join(f"#{i}" for i, _ in audit.exposed[:10])
+        out.print(f"  most exposed members (by {best}): {shown}", highlight=False)
+    if attributes:
+        _print_attributes(attributes, out)
+    for finding in report.findings:
+        note = "  (* = strongest)" if finding.id == "privacy.membership-inference" else ""
+        print_finding(finding, out, note=note)
