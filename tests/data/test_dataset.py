@@ -470,3 +470,16 @@ def test_numpy_and_torch_projections_agree(
     assert got.dtype == dtype
     assert np.array_equal(got.numpy(), expected)
     assert np.array_equal(ds.project(torch.as_tensor(adv, dtype=dtype), x).numpy(), expected)
+
+
+def test_integer_features_of_a_rescaled_view_stay_whole_in_raw_units() -> None:
+    # Raw ages 10..20 seen as (age - 10) / 10: whole years are the multiples of 0.1.
+    scaling = FeatureScaling(data_min=np.array([10.0, 0.0]), data_max=np.array([20.0, 1.0]))
+    ds = Dataset(x=np.array([[0.3, 0.5], [0.7, 0.25]]), y=np.array([0, 1]), integer=(0,), scaling=scaling)
+    projected = ds.project(np.array([[0.34, 0.5], [0.76, 0.25]]), ds.x)
+    assert projected[:, 0] == pytest.approx([0.3, 0.8])
+    low, high = ds.integral_limits(np.array([[0.31, 0.2]]), np.array([[0.59, 0.3]]))
+    assert low[0, 0] == pytest.approx(0.4)
+    assert high[0, 0] == pytest.approx(0.5)
+    with pytest.raises(InvalidParameterError, match="non-integral values"):
+        Dataset(x=np.array([[0.35, 0.5]]), y=np.array([0]), integer=(0,), scaling=scaling)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mlarmor.data import DEMO_DATASETS, Dataset, _tables, load_dataset
-from mlarmor.errors import InputError, InvalidParameterError
+from mlarmor.errors import InputError, InvalidParameterError, MlarmorWarning
 
 pd = pytest.importorskip("pandas")
 
@@ -90,6 +90,12 @@ def test_npz_round_trip_with_names(tmp_path: Path) -> None:
     assert ds.class_names == ("cat", "dog", "eel")
     assert ds.feature_names == ("a", "b", "c")
     assert ds.immutable == (1,)
+    # Flat features get one range per column, from the data, inside the global bounds.
+    x32 = x.astype(np.float32)
+    assert ds.feature_low is not None
+    assert ds.feature_high is not None
+    assert ds.feature_low.tolist() == x32.min(axis=0).tolist()
+    assert ds.feature_high.tolist() == x32.max(axis=0).tolist()
     assert ds.bounds == (0.0, 1.0)
     assert load_dataset(str(path)).n == 5
 
@@ -102,10 +108,36 @@ def test_npz_string_labels_map_to_sorted_classes(tmp_path: Path) -> None:
 
 
 def test_default_bounds_hold_both_the_unit_range_and_the_data(tmp_path: Path) -> None:
-    pixels = _npz(tmp_path / "p.npz", x=np.array([[0.0, 255.0], [3.0, 7.0]]), y=np.array([0, 1]))
+    pixels = _npz(tmp_path / "p.npz", x=np.array([[[[0.0, 255.0]]], [[[3.0, 7.0]]]]), y=np.array([0, 1]))
     assert load_dataset(pixels).bounds == (0.0, 255.0)
-    centred = _npz(tmp_path / "c.npz", x=np.array([[-0.5, 0.25]]), y=np.array([0]))
+    centred = _npz(tmp_path / "c.npz", x=np.array([[[-0.5, 0.25]]]), y=np.array([0]))
     assert load_dataset(centred).bounds == (-0.5, 1.0)
+
+
+def test_flat_features_get_one_range_each_and_a_reference_widens_them(tmp_path: Path) -> None:
+    data = tmp_path / "test.csv"
+    data.write_text("age,income,label\n11,20000,yes\n15,55000,no\n13,31000,yes\n")
+    ds = load_dataset(data, label_column="label")
+    assert ds.feature_low is not None
+    assert ds.feature_high is not None
+    assert ds.feature_low.tolist() == [11.0, 20000.0]
+    assert ds.feature_high.tolist() == [15.0, 55000.0]
+    assert ds.bounds == (0.0, 55000.0)
+    train = tmp_path / "train.csv"
+    train.write_text("income,age,label\n10000,12,no\n90000,14,yes\n")
+    widened = load_dataset(data, label_column="label", feature_bounds=train)
+    assert widened.feature_low.tolist() == [11.0, 10000.0]  # type: ignore[union-attr]
+    assert widened.feature_high.tolist() == [15.0, 90000.0]  # type: ignore[union-attr]
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text("age,income\n12,20000\n14,50000\n")
+    with pytest.warns(MlarmorWarning, match="'age' spans \\[11, 15\\] against \\[12, 14\\]"):
+        load_dataset(data, label_column="label", feature_bounds=narrow)
+    lacking = tmp_path / "lacking.csv"
+    lacking.write_text("age\n1\n")
+    with pytest.raises(InputError, match=r"lacks 1 feature column.*'income'"):
+        load_dataset(data, label_column="label", feature_bounds=lacking)
+    with pytest.raises(InvalidParameterError, match="applies to flat features"):
+        load_dataset("demo:digits", feature_bounds=train)
 
 
 def test_values_outside_declared_bounds_report_count_and_extremes(tmp_path: Path) -> None:

@@ -19,6 +19,10 @@ accuracy lost (points)         severity
 0                              none
 =============================  ==========
 
+**Units of ε.** ``eps_unit="absolute"`` measures ε in input units; ``"range"`` as a fraction of each
+feature's range and ``"std"`` in each feature's standard deviations (see :mod:`mlarmor.assess._units`).
+The default, ``"auto"``, is ``"range"`` for flat features (tables) and ``"absolute"`` for images.
+
 Example:
     >>> from mlarmor.assess import evaluate_evasion, to_report
     >>> assessment = evaluate_evasion(target, dataset, eps=[0.05, 0.1])  # doctest: +SKIP
@@ -41,6 +45,7 @@ import numpy as np
 
 from mlarmor._validation import check_choice
 from mlarmor.assess._labels import matched
+from mlarmor.assess._units import EpsUnit, FeatureBudget, in_units, resolve_unit
 from mlarmor.assess.reliability import check_reliability
 from mlarmor.attacks import EvasionResult, FixedBudgetAttack, Norm, available, create
 from mlarmor.data import Dataset
@@ -49,7 +54,7 @@ from mlarmor.findings import Family, Finding, Location
 from mlarmor.risk.catalogue import BLACK_BOX, EVADE, EVASION_ACCURACY_LOSS, TRANSFER, WHITE_BOX
 from mlarmor.risk.severity import accuracy_loss as severity_for_loss
 from mlarmor.schema import Report, Sections, TargetInfo
-from mlarmor.schema.sections import EpsResult, EvasionSection
+from mlarmor.schema.sections import EpsResult, EvasionSection, FeatureLimit
 from mlarmor.targets import Target
 
 if TYPE_CHECKING:
@@ -67,6 +72,11 @@ __all__ = [
 ]
 
 _OWNER = "evaluate_evasion"
+_UNIT_WORDS = {
+    "absolute": "in input units",
+    "range": "as a fraction of each feature's range",
+    "std": "in each feature's standard deviations",
+}
 _NORMS: tuple[Norm, ...] = ("linf", "l2")
 
 
@@ -93,6 +103,9 @@ class EvasionAssessment:
             black-box attack on a target without gradients.
         label_mapping: Each label of the data to the model's class index, when the model names its
             classes (the data was renumbered to match; see :func:`mlarmor.data.labels.align_labels`).
+        budget: What one unit of ε meant on each feature (``eps_unit``), and each feature's limits.
+            With a relative unit the results' ``x_adv`` and norms are in the rescaled space:
+            :meth:`FeatureBudget.to_data` maps inputs back (:func:`save_adversarial` does).
     """
 
     attack: str
@@ -110,6 +123,12 @@ class EvasionAssessment:
     reliability: tuple[Finding, ...] = ()
     requested: str = ""
     label_mapping: Mapping[str, int] | None = None
+    budget: FeatureBudget | None = None
+
+    @property
+    def eps_unit(self) -> str:
+        """The unit of ``eps``: ``"absolute"``, ``"range"`` or ``"std"``."""
+        return self.budget.unit if self.budget is not None else "absolute"
 
     @property
     def fell_back(self) -> bool:
@@ -199,6 +218,7 @@ def evaluate_evasion(
     batch_size: int = 256,
     params: Mapping[str, object] | None = None,
     reliability: bool = True,
+    eps_unit: EpsUnit = "auto",
 ) -> EvasionAssessment:
     """Measure the target's clean and robust accuracy on ``dataset`` at every ε of ``eps``.
 
@@ -209,7 +229,7 @@ def evaluate_evasion(
             is the white-box ensemble on targets with gradients and, on targets without them (scikit-learn,
             ONNX, HTTP), the black-box ``"square"`` where the target returns scores and
             ``"hopskipjump"`` where it returns labels only (the report says so).
-        eps: Perturbation budgets in ``norm``, in input space.
+        eps: Perturbation budgets in ``norm``, in ``eps_unit``.
         norm: ``"linf"`` or ``"l2"``.
         budget_eps: The threat budget that sets the finding's severity; the largest ε when ``None``.
             Evaluated too when it is not in ``eps``.
@@ -221,6 +241,10 @@ def evaluate_evasion(
         reliability: Run :func:`~mlarmor.assess.check_reliability` on the attacked samples (a few
             model calls, a 20-step PGD and, after a white-box attack, a 1000-query Square on at most
             100 samples) and keep its findings in :attr:`EvasionAssessment.reliability`.
+        eps_unit: ``"absolute"`` (input units), ``"range"`` (a fraction of each feature's range,
+            ``dataset.feature_limits``), ``"std"`` (each feature's standard deviations over
+            ``dataset``) or ``"auto"``: range for flat features, absolute otherwise. A budget wider
+            than a feature's range is warned about (:class:`~mlarmor.errors.MlarmorWarning`).
 
     Returns:
         The frozen :class:`EvasionAssessment`.
@@ -232,6 +256,7 @@ def evaluate_evasion(
     """
     levels, budget = _check_eps(eps, budget_eps)
     check_choice(norm, "norm", _OWNER, _NORMS)
+    unit = resolve_unit(eps_unit, dataset, _OWNER)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise invalid_parameter("seed", _OWNER, "an int in [0, inf)", seed)
     if n_samples is not None and (
@@ -251,6 +276,9 @@ def evaluate_evasion(
             f"The attack {attack!r} is not a fixed-budget evasion attack; choose one of "
             f"{', '.join(available(Family.EVASION))}."
         )
+    space = in_units(target, dataset, unit)
+    space.budget.warn_exceeding(budget)
+    target, dataset = space.target, space.dataset
     indices = _choose(dataset.n, n_samples, seed)
     x, y = dataset.x[indices], dataset.y[indices]
     start = time.perf_counter()
@@ -272,6 +300,7 @@ def evaluate_evasion(
         dataset_name=dataset.name,
         requested=requested,
         label_mapping=label_mapping,
+        budget=space.budget,
     )
     if not reliability:
         return assessment
@@ -377,7 +406,8 @@ def _finding(assessment: EvasionAssessment) -> Finding:
         ),
         severity=severity,
         description=(
-            f"Within the declared threat budget ({norm} ε={assessment.budget_eps:g}, input space) a "
+            f"Within the declared threat budget ({norm} ε={assessment.budget_eps:g}, "
+            f"{_UNIT_WORDS[assessment.eps_unit]}) a "
             f"{box} attacker makes the model misclassify {lost:.1f} percentage points more of the "
             f"{assessment.n_samples} evaluated samples. Severity thresholds on the accuracy lost: ≥ 50 "
             "points critical, ≥ 25 high, ≥ 10 medium, > 0 low. Robust accuracy under one attack is an "
@@ -450,6 +480,7 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
         robust_accuracy=assessment.robust_accuracy,
         per_eps={k: EpsResult(**v) for k, v in details["eps"].items()},
         seconds=details["seconds"],
+        **_limits(assessment),
     )
     return Report(
         kind="evasion",
@@ -461,6 +492,17 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
         findings=[_finding(assessment), *assessment.reliability],
         metadata=meta,
     )
+
+
+def _limits(assessment: EvasionAssessment) -> dict[str, Any]:
+    budget = assessment.budget
+    if budget is None:
+        return {}
+    flat = assessment.results[0].x_adv.ndim == 2
+    block = budget.to_report(assessment.budget_eps, per_feature=flat)
+    if "features" in block:
+        block["features"] = [FeatureLimit(**f) for f in block["features"]]
+    return block
 
 
 def to_hardening_report(
@@ -495,7 +537,8 @@ def save_adversarial(assessment: EvasionAssessment, path: str | os.PathLike[str]
     """Write the adversarial examples to a compressed ``.npz``.
 
     Arrays: ``indices`` (into the dataset), ``y``, ``eps`` and, for each ε with key ``k`` (see
-    :func:`eps_key`), ``x_adv_k``, ``success_k`` and ``norms_k``.
+    :func:`eps_key`), ``x_adv_k`` (in the data's units), ``success_k`` and ``norms_k`` (in
+    ``eps_unit``).
 
     Raises:
         InputError: If the file cannot be written.
@@ -510,7 +553,7 @@ def save_adversarial(assessment: EvasionAssessment, path: str | os.PathLike[str]
     }
     for r in assessment.results:
         key = eps_key(r.eps)
-        arrays[f"x_adv_{key}"] = r.x_adv
+        arrays[f"x_adv_{key}"] = r.x_adv if assessment.budget is None else assessment.budget.to_data(r.x_adv)
         arrays[f"success_{key}"] = r.success
         arrays[f"norms_{key}"] = r.norms
     try:

@@ -416,6 +416,7 @@ def _evaluate(target: Target, test: Dataset, evaluation: Mapping[str, Any]) -> E
         seed=evaluation["seed"],
         params=evaluation["params"],
         reliability=evaluation["reliability"],
+        eps_unit="absolute",  # adversarial training bounds perturbations in input units too
     )
 
 

@@ -53,7 +53,7 @@ def constrain(
     if constraints.integer:
         integral = constraints.integer_mask(out).bool()
         if norm == "linf":
-            low, high = torch.ceil(x - eps), torch.floor(x + eps)
+            low, high = constraints.integral_limits(x - eps, x + eps)
             out = torch.where(integral, torch.minimum(torch.maximum(out, low), high), out)
         else:
             over = lp_norms(out - x, "l2") > eps * (1 + _TOLERANCE)

@@ -1,21 +1,23 @@
-"""Terminal views of the harden and privacy reports (private)."""
+"""Terminal views of the evasion, harden and privacy reports (private)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from mlarmor.cli._output import print_finding
+from mlarmor.findings import Severity
 
 if TYPE_CHECKING:
+    from mlarmor.assess.evasion import EvasionAssessment
     from mlarmor.assess.privacy import PrivacyAudit
     from mlarmor.attacks.inference.attribute import AttributeResult
     from mlarmor.schema import Report
 
-__all__ = ["print_harden", "print_privacy"]
+__all__ = ["print_evasion", "print_harden", "print_privacy"]
 
 
 def print_harden(report: Report, out: Console) -> None:
@@ -135,3 +137,69 @@ def print_privacy(
     for finding in report.findings:
         note = "  (* = strongest)" if finding.id == "privacy.membership-inference" else ""
         print_finding(finding, out, note=note)
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+_UNIT_LINES = {
+    "range": "ε is a fraction of each feature's range",
+    "std": "ε is in each feature's standard deviations",
+}
+
+
+def _print_units(report: Report, assessment: EvasionAssessment, out: Console) -> None:
+    """For a relative ε, what it meant on the features (the report lists them all)."""
+    line = _UNIT_LINES.get(assessment.eps_unit)
+    features = report.sections.evasion.features if report.sections.evasion is not None else None
+    if line is None and not features:
+        return
+    budget = assessment.budget_eps
+    if features:
+        shown = ", ".join(f"{f.name} ±{f.budget:.4g}" for f in features[:6])
+        more = f" … ({len(features)} features; see the JSON report)" if len(features) > 6 else ""
+        source = report.metadata.get("feature_bounds")
+        origin = f"; ranges from {source}" if source else ""
+        what = line or "ε in input units"
+        out.print(f"  {what}{origin}: at ε = {budget:g}, {shown}{more}", highlight=False)
+    elif line is not None:
+        out.print(f"  {line}", highlight=False)
+
+
+def print_evasion(report: Report, assessment: EvasionAssessment, out: Console) -> None:
+    """The ``mlarmor evasion`` table: accuracy per ε, the budget's unit, then the findings."""
+    from mlarmor.risk.severity import accuracy_loss
+
+    details = next(iter((report.attacks or {}).values()))
+    norm = "L∞" if assessment.norm == "linf" else "L2"
+    out.print(
+        f"[bold]mlarmor evasion[/] — {assessment.target_name} on {assessment.dataset_name}: "
+        f"{assessment.attack} ({assessment.capability}), {norm}, {assessment.n_samples} samples, "
+        f"seed {assessment.seed}, {assessment.seconds:.1f}s",
+        highlight=False,
+    )
+    _print_units(report, assessment, out)
+    table = Table(show_edge=False)
+    for column in ("ε", "clean acc.", "robust acc.", "acc. lost", "success rate", "median norm", "queries"):
+        table.add_column(column, justify="right")
+    clean = assessment.clean_accuracy
+    for key, row in details["eps"].items():
+        lost = 100.0 * (clean - row["robust_accuracy"])
+        marker = " *" if float(key) == assessment.budget_eps else ""
+        table.add_row(
+            key + marker,
+            f"{clean:.1%}",
+            f"{row['robust_accuracy']:.1%}",
+            f"{lost:.1f} pts [{accuracy_loss(lost).label}]",
+            _fmt(row["success_rate"], ".1%"),
+            _fmt(row["median_norm"], ".4g"),
+            _fmt(row["mean_queries"], ".1f")
+            if row["mean_queries"] is not None
+            else str(row["total_queries"]),
+        )
+    out.print(table)
+    for finding in report.findings:
+        print_finding(
+            finding, out, note="  (* = threat budget)", mitigations=finding.severity > Severity.NONE
+        )

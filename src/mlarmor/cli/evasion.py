@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from mlarmor._validation import check_choice, check_int
 from mlarmor.cli._common import (
@@ -37,24 +35,20 @@ from mlarmor.cli._common import (
     parse_params,
     parse_severity,
     parse_shape,
-    print_finding,
     shown,
     status,
     write_side_file,
 )
 from mlarmor.cli._names import EVASION_ATTACKS
-from mlarmor.findings import Severity
+from mlarmor.cli._views import print_evasion
 
 if TYPE_CHECKING:
-    from mlarmor.assess.evasion import EvasionAssessment
-    from mlarmor.schema import Report
+    from mlarmor.data import Dataset
 
 __all__ = ["evasion"]
 
 _NORMS = ("linf", "l2")
-# Default budgets as fractions of the input range (high - low): 8/255 ≈ 0.03 and 0.1 for L∞ on
-# images in [0, 1]; 0.5 and 1.0 for L2.
-_DEFAULT_EPS = {"linf": (0.03, 0.1), "l2": (0.5, 1.0)}
+_EPS_UNITS = ("auto", "absolute", "range", "std")
 
 
 def _features(items: list[str] | None) -> list[int | str]:
@@ -62,49 +56,12 @@ def _features(items: list[str] | None) -> list[int | str]:
     return [int(item) if item.strip().lstrip("-").isdigit() else item for item in items or []]
 
 
-def _default_eps(norm: str, bounds: tuple[float, float]) -> list[float]:
-    width = bounds[1] - bounds[0]
-    return [round(f * width, 10) for f in _DEFAULT_EPS[norm]]
-
-
-def _fmt(value: Any, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def _print_table(report: Report, assessment: EvasionAssessment, out: Console) -> None:
-    from mlarmor.risk.severity import accuracy_loss
-
-    details = next(iter((report.attacks or {}).values()))
-    norm = "L∞" if assessment.norm == "linf" else "L2"
-    out.print(
-        f"[bold]mlarmor evasion[/] — {assessment.target_name} on {assessment.dataset_name}: "
-        f"{assessment.attack} ({assessment.capability}), {norm}, {assessment.n_samples} samples, "
-        f"seed {assessment.seed}, {assessment.seconds:.1f}s",
-        highlight=False,
-    )
-    table = Table(show_edge=False)
-    for column in ("ε", "clean acc.", "robust acc.", "acc. lost", "success rate", "median norm", "queries"):
-        table.add_column(column, justify="right")
-    clean = assessment.clean_accuracy
-    for key, row in details["eps"].items():
-        lost = 100.0 * (clean - row["robust_accuracy"])
-        marker = " *" if float(key) == assessment.budget_eps else ""
-        table.add_row(
-            key + marker,
-            f"{clean:.1%}",
-            f"{row['robust_accuracy']:.1%}",
-            f"{lost:.1f} pts [{accuracy_loss(lost).label}]",
-            _fmt(row["success_rate"], ".1%"),
-            _fmt(row["median_norm"], ".4g"),
-            _fmt(row["mean_queries"], ".1f")
-            if row["mean_queries"] is not None
-            else str(row["total_queries"]),
-        )
-    out.print(table)
-    for finding in report.findings:
-        print_finding(
-            finding, out, note="  (* = threat budget)", mitigations=finding.severity > Severity.NONE
-        )
+def _ranges_source(dataset: Dataset, feature_bounds: Path | None) -> dict[str, str]:
+    """Where the per-feature ranges of a table came from, for the report."""
+    if dataset.feature_low is None:
+        return {}
+    own = f"the data ({dataset.n} rows)"
+    return {"feature_bounds": f"{feature_bounds} and {own}" if feature_bounds is not None else own}
 
 
 @handles_errors
@@ -155,10 +112,23 @@ def evasion(
     eps: list[float] | None = typer.Option(
         None,
         "--eps",
-        help="Budget (repeatable). Default: 0.03 and 0.1 (linf) or 0.5 and 1.0 (l2) times the input range.",
+        help="Budget (repeatable), in --eps-unit. Default: 0.03 and 0.1 (linf) or 0.5 and 1.0 (l2) of the "
+        "range, or 0.1 and 0.3 (linf) or 1 and 2 (l2) standard deviations.",
         show_default=False,
     ),
     norm: str = typer.Option("linf", "--norm", help="Threat-model norm: linf or l2."),
+    eps_unit: str = typer.Option(
+        "auto",
+        "--eps-unit",
+        help="Unit of --eps: absolute (input units), range (a fraction of each feature's range) or std "
+        "(each feature's standard deviations). auto = range for tables, absolute for images.",
+    ),
+    feature_bounds: Path | None = typer.Option(
+        None,
+        "--feature-bounds",
+        help="For tables: a CSV/Parquet (e.g. the training data) whose per-column min and max bound each "
+        "feature, with the data's own. Default: the data's columns.",
+    ),
     budget_eps: float | None = typer.Option(
         None, "--budget-eps", help="Threat budget that sets the severity. Default: the largest --eps."
     ),
@@ -204,6 +174,7 @@ def evasion(
 
     Exit codes: 0 finding below --fail-on, 1 at or above it, 2 usage or runtime error.
     """
+    from mlarmor.assess._units import default_eps, resolve_unit
     from mlarmor.assess.evasion import evaluate_evasion, save_adversarial
     from mlarmor.attacks import available
     from mlarmor.data import load_dataset
@@ -215,6 +186,7 @@ def evasion(
     check_output(save_adv, "--save-adv")
     check_output(output, "--output")
     check_choice(norm, "norm", "evasion", _NORMS)
+    check_choice(eps_unit, "eps_unit", "evasion", _EPS_UNITS)
     check_choice(attack, "attack", "evasion", available(Family.EVASION))
     check_int(n_samples, "n_samples", "evasion")
     if attack == "transfer" and surrogate is None:
@@ -236,6 +208,7 @@ def evasion(
         bounds=bounds,
         immutable=_features(immutable),
         integer=_features(integer),
+        feature_bounds=feature_bounds,
     )
     shape = shape or dataset.input_shape
     target = load_model(
@@ -251,7 +224,8 @@ def evasion(
             surrogate, bounds=dataset.bounds, input_shape=shape, weights=surrogate_weights,
             classes=target.num_classes, trust=trust, mean=mean, std=std,
         )  # fmt: skip
-    budgets = list(eps) if eps else _default_eps(norm, dataset.bounds)
+    unit = resolve_unit(eps_unit, dataset, "evasion")
+    budgets = list(eps) if eps else default_eps(norm, unit, dataset.bounds)
     with status(f"attacking {min(n_samples, dataset.n)} samples with {attack} at ε = {budgets}"):
         assessment = evaluate_evasion(
             target,
@@ -265,6 +239,7 @@ def evasion(
             batch_size=batch_size,
             params=extra,
             reliability=reliability_checks,
+            eps_unit=unit,  # type: ignore[arg-type]  # checked against _EPS_UNITS above
         )
     if save_adv is not None:
         written = save_adversarial(assessment, save_adv)
@@ -287,7 +262,8 @@ def evasion(
             "model": shown(model),
             "data": data,
             "bounds": list(dataset.bounds),
+            **_ranges_source(dataset, feature_bounds),
         },
     )
-    emit_report(report, output_format, output, lambda out: _print_table(report, assessment, out))
+    emit_report(report, output_format, output, lambda out: print_evasion(report, assessment, out))
     raise exit_for(report, threshold)

@@ -3,6 +3,11 @@
 Constraints are resolved once into effective per-feature limits (``bounds`` ∩ feature range, shrunk
 to the integers inside for integer features) and two masks; projecting is then three elementwise
 operations that numpy and torch compute identically (round half to even, clip, select).
+
+Integer features are whole numbers in the data's *raw* units. When the values are a rescaled view of
+them (``raw = offset + value * scale``, a dataset's :class:`~mlarmor.data.FeatureScaling`), the
+``grid`` holds that map and rounding happens on the raw value: ``(round(v * scale + offset) - offset)
+/ scale``. Without a grid the map is the identity.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class Constraints:
         immutable: Flat indices restored from the original input.
         integer: Flat indices rounded to integers.
         feature_names: Names used in messages, when known.
+        grid: ``(scale, offset)`` per flat feature mapping values to raw units, in which integer
+            features are whole numbers; ``None`` for the identity.
     """
 
     name: str
@@ -47,6 +54,7 @@ class Constraints:
     immutable: tuple[int, ...]
     integer: tuple[int, ...]
     feature_names: tuple[str, ...] | None
+    grid: tuple[_F64, _F64] | None = None
     _tensors: dict[tuple[Any, Any], tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -61,6 +69,7 @@ class Constraints:
         immutable: tuple[int, ...],
         integer: tuple[int, ...],
         feature_names: tuple[str, ...] | None,
+        grid: tuple[_F64, _F64] | None = None,
     ) -> tuple[Constraints, FloatArray | None, FloatArray | None]:
         """Resolve the limits; return them with the flat float32 feature ranges to store."""
         d = math.prod(input_shape)
@@ -83,10 +92,11 @@ class Constraints:
                 )
             pick(target, arr.reshape(d), out=target)
             ranges.append(readonly(arr.astype(np.float32).reshape(d)))
+        self = cls(name, input_shape, bounds, lo, hi, immutable, integer, feature_names, grid)
         if integer:
             idx = list(integer)
-            lo[idx], hi[idx] = np.ceil(lo[idx]), np.floor(hi[idx])
-        self = cls(name, input_shape, bounds, lo, hi, immutable, integer, feature_names)
+            lo[idx] = self.from_grid(np.ceil(self.to_grid(lo)))[idx]
+            hi[idx] = self.from_grid(np.floor(self.to_grid(hi)))[idx]
         empty = np.flatnonzero(lo > hi)
         if empty.size:
             i = int(empty[0])
@@ -97,6 +107,41 @@ class Constraints:
                 f"[{lo[i]:.7g}, {hi[i]:.7g}]{kind}. Widen feature_low/feature_high or the bounds."
             )
         return self, ranges[0], ranges[1]
+
+    def to_grid(self, values: Any) -> Any:
+        """Flat values (``(..., num_features)``, or ``input_shape`` broadcastable) in raw units."""
+        if self.grid is None:
+            return values
+        scale, offset = self._grid_like(values, self.grid)
+        return values * scale + offset
+
+    def from_grid(self, values: Any) -> Any:
+        """The inverse of :meth:`to_grid`."""
+        if self.grid is None:
+            return values
+        scale, offset = self._grid_like(values, self.grid)
+        return (values - offset) / scale
+
+    def _grid_like(self, values: Any, grid: tuple[_F64, _F64]) -> tuple[Any, Any]:
+        scale, offset = grid
+        flat = getattr(values, "shape", (0,))[-1:] == (scale.size,)
+        shape = (scale.size,) if flat else self.input_shape
+        torch_mod = sys.modules.get("torch")
+        if torch_mod is not None and isinstance(values, torch_mod.Tensor):
+            return tuple(
+                torch_mod.as_tensor(a.reshape(shape)).to(device=values.device, dtype=values.dtype)
+                for a in (scale, offset)
+            )
+        dtype = values.dtype if isinstance(values, np.ndarray) else np.float64
+        return scale.reshape(shape).astype(dtype), offset.reshape(shape).astype(dtype)
+
+    def round_integral(self, values: Any) -> Any:
+        """``values`` with integer features rounded to whole raw numbers (half to even)."""
+        if self.grid is None:
+            return values.round() if not isinstance(values, np.ndarray) else np.round(values)
+        raw = self.to_grid(values)
+        rounded = raw.round() if not isinstance(raw, np.ndarray) else np.round(raw)
+        return self.from_grid(rounded)
 
     def describe(self, i: int) -> str:
         """Feature ``i`` with its name when known."""
@@ -125,8 +170,12 @@ class Constraints:
                 f"[{self.low[i]:.7g}, {self.high[i]:.7g}]. Widen feature_low/feature_high or fix the data."
             )
         if self.integer:
-            values = flat[:, list(self.integer)]
-            fractional = np.flatnonzero((values != np.round(values)).any(axis=0))
+            raw = self.to_grid(flat.astype(np.float64))[:, list(self.integer)]
+            # A rescaled view holds raw integers only up to float32 rounding (relative 6e-8).
+            slack: Any = 0.0
+            if self.grid is not None:
+                slack = np.minimum(0.25, 1e-4 + 1e-6 * np.abs(self.grid[0][list(self.integer)]))
+            fractional = np.flatnonzero((np.abs(raw - np.round(raw)) > slack).any(axis=0))
             if fractional.size:
                 i = self.integer[int(fractional[0])]
                 raise InvalidParameterError(
@@ -176,7 +225,7 @@ class Constraints:
             clipped: npt.NDArray[np.floating] = np.clip(xa, low, high)
             return clipped
         integral, frozen = self.masks()
-        out = np.where(integral, np.round(xa), xa) if self.integer else xa
+        out = np.where(integral, self.round_integral(xa), xa) if self.integer else xa
         out = np.clip(
             out,
             self.low.astype(xa.dtype).reshape(self.input_shape),
@@ -212,7 +261,7 @@ class Constraints:
             )
             self._tensors[key] = cached
         lo, hi, integral_t, frozen_t = cached
-        out = torch.where(integral_t, x_adv.round(), x_adv) if self.integer else x_adv
+        out = torch.where(integral_t, self.round_integral(x_adv), x_adv) if self.integer else x_adv
         out = torch.clamp(out, lo, hi)
         return torch.where(frozen_t, xo, out) if self.immutable else out
 

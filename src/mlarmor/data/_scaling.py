@@ -49,6 +49,11 @@ class FeatureScaling:
         span = self.data_max - self.data_min
         return np.where(span > 0, span, 1.0) / (hi - lo), lo
 
+    def affine(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``(scale, offset)`` with ``original = offset + scaled * scale``, per feature."""
+        per_unit, lo = self._scale()
+        return per_unit, self.data_min - lo * per_unit
+
     def to_original(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Map scaled values (``(..., num_features)``) back to raw feature values."""
         per_unit, lo = self._scale()

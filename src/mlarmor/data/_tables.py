@@ -15,9 +15,9 @@ import numpy.typing as npt
 
 from mlarmor.errors import InputError, InvalidParameterError, invalid_parameter
 
-from ._validate import IntArray, encode_labels
+from ._validate import FloatArray, IntArray, encode_labels
 
-__all__ = ["Table", "read_table"]
+__all__ = ["Table", "read_ranges", "read_table"]
 
 _PARQUET_ENGINES = ("pyarrow", "fastparquet")
 _MAX_LISTED = 12
@@ -121,6 +121,39 @@ def read_table(
         )
     y, class_names = _labels(df[label_column], label_column, path)
     return Table(x=x, y=y, feature_names=tuple(features), class_names=class_names)
+
+
+def read_ranges(path: Path, kind: str, features: Sequence[str]) -> tuple[FloatArray, FloatArray]:
+    """The minimum and maximum of each of ``features`` over the rows of the table at ``path``.
+
+    Raises:
+        InputError: The table cannot be read, lacks one of ``features``, or they hold no usable number.
+    """
+    df = _read(path, kind)
+    df.columns = [str(c) for c in df.columns]
+    missing = [c for c in features if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"The feature-bounds table {path} lacks {len(missing)} feature column(s) of the data: "
+            f"{_listing(missing)}. Give a table with every feature column (the training data, or two "
+            "rows: each feature's lowest and highest value)."
+        )
+    if len(df) == 0:
+        raise InputError(f"The feature-bounds table {path} has a header but no rows.")
+    non_numeric = [repr(c) for c in features if not _is_numeric(df[c])]
+    if non_numeric:
+        raise InputError(
+            f"The feature columns of the feature-bounds table {path} must be numeric; these are not: "
+            f"{', '.join(non_numeric[:_MAX_LISTED])}."
+        )
+    x = df[list(features)].to_numpy(dtype=np.float64, na_value=np.nan)
+    x[~np.isfinite(x)] = np.nan
+    empty = [str(features[int(i)]) for i in np.flatnonzero(np.isnan(x).all(axis=0))]
+    if empty:
+        raise InputError(
+            f"The feature-bounds table {path} has no finite value in column(s) {_listing(empty)}."
+        )
+    return np.nanmin(x, axis=0).astype(np.float32), np.nanmax(x, axis=0).astype(np.float32)
 
 
 def _feature_columns(

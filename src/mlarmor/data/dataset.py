@@ -70,7 +70,8 @@ class Dataset:
             (``-inf`` for none); stored flat.
         feature_high: Optional per-feature upper limits, like ``feature_low``.
         immutable: Flat indices of features attacks must not change.
-        integer: Flat indices of features that must stay integral.
+        integer: Flat indices of features that must stay integral — in raw units: through ``scaling``
+            when it is set.
         feature_names: Optional name of each flat feature.
         class_names: Name of each class; defaults to ``"0".."C-1"`` with ``C = max(y) + 1``.
         scaling: How raw features were scaled to ``bounds``, when the loader scaled them.
@@ -126,6 +127,10 @@ class Dataset:
                 owner=_OWNER,
             )
             set_(self, param, resolved)
+        if self.scaling is not None and (
+            not isinstance(self.scaling, FeatureScaling) or self.scaling.data_min.shape != (d,)
+        ):
+            raise invalid_parameter("scaling", _OWNER, f"a FeatureScaling over {d} features", self.scaling)
         constraints, feature_low, feature_high = Constraints.build(
             name=self.name,
             input_shape=self.input_shape,
@@ -135,15 +140,12 @@ class Dataset:
             immutable=self.immutable,
             integer=self.integer,
             feature_names=self.feature_names,
+            grid=self.scaling.affine() if self.scaling is not None and self.integer else None,
         )
         constraints.check_inputs(x)
         set_(self, "feature_low", feature_low)
         set_(self, "feature_high", feature_high)
         set_(self, "_constraints", constraints)
-        if self.scaling is not None and (
-            not isinstance(self.scaling, FeatureScaling) or self.scaling.data_min.shape != (d,)
-        ):
-            raise invalid_parameter("scaling", _OWNER, f"a FeatureScaling over {d} features", self.scaling)
 
     def _checked_class_names(self, y: IntArray) -> tuple[str, ...]:
         top = int(y.max())
@@ -377,6 +379,17 @@ class Dataset:
         """True (or 1 in ``like``'s dtype) on integer features; shape ``input_shape``."""
         integral, _ = self._constraints.masks()
         return as_like(integral, like, np.bool_)
+
+    def integral_limits(self, low: Any, high: Any) -> tuple[Any, Any]:
+        """The whole raw numbers nearest inside ``[low, high]``, elementwise: ``(ceil(low), floor(high))``.
+
+        In raw units (through ``scaling``), returned in the values' units; arrays or tensors of
+        ``input_shape`` or ``(n, *input_shape)``. Meaningful on integer features only.
+        """
+        c = self._constraints
+        ceil = np.ceil if isinstance(low, np.ndarray) else (lambda v: v.ceil())
+        floor = np.floor if isinstance(high, np.ndarray) else (lambda v: v.floor())
+        return c.from_grid(ceil(c.to_grid(low))), c.from_grid(floor(c.to_grid(high)))
 
     def as_tensors(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None

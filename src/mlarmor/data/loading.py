@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from mlarmor._validation import check_bounds
-from mlarmor.errors import InputError, invalid_parameter
+from mlarmor.errors import InputError, InvalidParameterError, MlarmorWarning, invalid_parameter
 
 from ._demos import DEMOS
 from ._validate import FloatArray, IntArray, encode_labels, feature_indices, numeric_inputs
@@ -83,8 +84,16 @@ def load_dataset(
     immutable: Sequence[int | str] = (),
     integer: Sequence[int | str] = (),
     feature_columns: Sequence[str] | None = None,
+    feature_bounds: str | os.PathLike[str] | None = None,
 ) -> Dataset:
     """Load a dataset from a file, a ``.npy`` pair or a built-in demo set.
+
+    **Feature ranges.** A file of flat features (a table, or ``x`` of shape ``(n, d)``) loaded
+    without ``bounds`` gets a range per feature: each column's minimum and maximum over the data and,
+    when given, over ``feature_bounds`` (the training data, say, or a table of two rows: each
+    feature's lowest and highest value). Attacks keep every feature inside its range, and budgets
+    relative to the range (``eps_unit="range"`` in :func:`~mlarmor.assess.evaluate_evasion`) are
+    measured on it.
 
     Args:
         source: A path (``.npz``, ``.csv``, ``.tsv``, ``.parquet``), ``"x.npy,y.npy"``, or one of
@@ -98,6 +107,9 @@ def load_dataset(
         integer: Features that must stay integral, as flat indices or feature names.
         feature_columns: For tables: the feature columns, in order (default: every column but the
             label column).
+        feature_bounds: For flat features: a table (CSV/TSV/Parquet, with the data's feature columns
+            by name) or ``.npz`` (its ``x``) whose per-feature minimum and maximum widen the ranges
+            taken from the data. With ``bounds``, the ranges are clipped to them.
 
     Returns:
         The validated :class:`~mlarmor.data.dataset.Dataset`, named after the file or demo set.
@@ -115,7 +127,41 @@ def load_dataset(
         raw = _from_path(source, label_column=label_column, feature_columns=feature_columns)
     else:
         raise invalid_parameter("source", _OWNER, f"a path or a demo name ({_SUPPORTED})", source)
-    return _build(raw, bounds=bounds, immutable=immutable, integer=integer)
+    ranges = None
+    if feature_bounds is not None:
+        ranges = _reference_ranges(raw, feature_bounds)
+    return _build(raw, bounds=bounds, immutable=immutable, integer=integer, ranges=ranges)
+
+
+def _reference_ranges(raw: _Raw, source: str | os.PathLike[str]) -> tuple[FloatArray, FloatArray]:
+    if raw.x.ndim != 2 or raw.bounds is not None:
+        raise InvalidParameterError(
+            f"feature_bounds (--feature-bounds) applies to flat features read from a file (a table, or "
+            f"an .npz of shape (n, d)); {raw.name!r} has inputs of shape {raw.x.shape[1:]}"
+            f"{' and fixed bounds' if raw.bounds is not None else ''}. Leave it out."
+        )
+    path = _existing_file(Path(os.fspath(source)))
+    suffix = path.suffix.lower()
+    if suffix in _TABLE_SUFFIXES:
+        from ._tables import read_ranges
+
+        if raw.feature_names is None:
+            raise InvalidParameterError(
+                f"The feature-bounds table {path.name} names its columns, but the data {raw.name!r} does "
+                "not name its features: give the bounds as an .npz with an array x of shape (n, d)."
+            )
+        return read_ranges(path, _TABLE_SUFFIXES[suffix], raw.feature_names)
+    if suffix == ".npz":
+        ref = _read_npz(path)
+        if ref.x.shape[1:] != raw.x.shape[1:]:
+            raise InputError(
+                f"The feature-bounds file {path} has inputs of shape {ref.x.shape[1:]}, the data "
+                f"{raw.x.shape[1:]}. Give bounds for the same features."
+            )
+        return ref.x.min(axis=0), ref.x.max(axis=0)
+    raise InputError(
+        f"Cannot read feature bounds from {path}: expected a CSV/TSV/Parquet table or an .npz file."
+    )
 
 
 def _build(
@@ -124,13 +170,19 @@ def _build(
     bounds: tuple[float, float] | None,
     immutable: Sequence[int | str],
     integer: Sequence[int | str],
+    ranges: tuple[FloatArray, FloatArray] | None = None,
 ) -> Dataset:
+    feature_low = feature_high = None
+    if raw.x.ndim == 2 and raw.bounds is None and (bounds is None or ranges is not None):
+        feature_low, feature_high = _feature_ranges(raw, ranges)
     if bounds is not None:
         declared = check_bounds(bounds, _OWNER)
     elif raw.bounds is not None:
         declared = raw.bounds
     else:
-        declared = (min(0.0, float(raw.x.min())), max(1.0, float(raw.x.max())))
+        lowest = raw.x.min() if feature_low is None else min(raw.x.min(), feature_low.min())
+        highest = raw.x.max() if feature_high is None else max(raw.x.max(), feature_high.max())
+        declared = (min(0.0, float(lowest)), max(1.0, float(highest)))
         _log.info(
             "%s: no bounds declared; using %s, the smallest range holding [0, 1] and the data",
             raw.name,
@@ -148,12 +200,34 @@ def _build(
         y=raw.y,
         name=raw.name,
         bounds=declared,
+        feature_low=feature_low,
+        feature_high=feature_high,
         immutable=resolved["immutable"],
         integer=resolved["integer"],
         feature_names=raw.feature_names,
         class_names=raw.class_names,
         scaling=raw.scaling,
     )
+
+
+def _feature_ranges(raw: _Raw, ranges: tuple[FloatArray, FloatArray] | None) -> tuple[FloatArray, FloatArray]:
+    """Each feature's range over the data, widened by ``ranges`` when given (a warning says so)."""
+    low, high = raw.x.min(axis=0), raw.x.max(axis=0)
+    if ranges is None:
+        return low, high
+    ref_low, ref_high = ranges
+    outside = (low < ref_low) | (high > ref_high)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        name = raw.feature_names[i] if raw.feature_names is not None else str(i)
+        warnings.warn(
+            f"{int(outside.sum())} feature(s) of {raw.name!r} go beyond the feature bounds given, e.g. "
+            f"{name!r} spans [{low[i]:.7g}, {high[i]:.7g}] against [{ref_low[i]:.7g}, {ref_high[i]:.7g}]; "
+            "their ranges were widened to hold the data.",
+            MlarmorWarning,
+            stacklevel=4,
+        )
+    return np.minimum(low, ref_low), np.maximum(high, ref_high)
 
 
 def _no_table_options(label_column: str | None, feature_columns: Sequence[str] | None) -> None:

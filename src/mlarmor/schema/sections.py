@@ -64,6 +64,23 @@ class EpsResult(BaseModel):
     total_queries: int | None = None
 
 
+class FeatureLimit(BaseModel):
+    """One feature of a table: its range, what one unit of ε means on it, and its constraints."""
+
+    model_config = _FROZEN
+
+    name: str
+    low: float = Field(description="Lowest value an adversarial example may take (data units).")
+    high: float = Field(description="Highest value an adversarial example may take (data units).")
+    eps_scale: float = Field(description="Data units per unit of ε (1 for absolute ε).")
+    budget: float = Field(
+        description="The threat budget on this feature, in data units: budget_eps * eps_scale."
+    )
+    immutable: bool
+    integer: bool
+    eps_exceeds_range: bool = Field(description="Whether the budget is wider than the feature's whole range.")
+
+
 class EvasionSection(BaseModel):
     """Clean and robust accuracy of a model under one evasion attack, per ε."""
 
@@ -85,6 +102,14 @@ class EvasionSection(BaseModel):
     robust_accuracy: dict[str, float] = Field(description="Accuracy under attack, keyed by ε.")
     per_eps: dict[str, EpsResult]
     seconds: float
+    eps_unit: Literal["absolute", "range", "std"] = Field(
+        default="absolute",
+        description="Unit of ε and of the norms: input units, a fraction of each feature's range, or "
+        "each feature's standard deviations.",
+    )
+    features: list[FeatureLimit] | None = Field(
+        default=None, description="For flat features (tables): each feature's limits and budget."
+    )
 
 
 class Accuracies(BaseModel):
