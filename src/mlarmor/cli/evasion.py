@@ -21,6 +21,7 @@ from mlarmor.cli._common import (
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    PYTHON_PATH,
     REQUEST_KEY,
     RESPONSE_KEY,
     STD,
@@ -177,6 +178,7 @@ def evasion(
         "no accuracy drop at a large ε, black-box beating white-box.",
     ),
     trust: bool = TRUST,
+    python_path: list[Path] | None = PYTHON_PATH,
     plot: Path | None = typer.Option(
         None, "--plot", help="Write the robustness curve (accuracy against ε) as an SVG file."
     ),
@@ -240,7 +242,7 @@ def evasion(
     shape = shape or dataset.input_shape
     target = load_model(
         model, bounds=dataset.bounds, input_shape=shape, weights=weights, classes=classes, trust=trust,
-        mean=mean, std=std,
+        python_path=python_path, mean=mean, std=std,
         header_env=header_env,
         http_output=http_output,
         request_key=request_key,
@@ -249,7 +251,7 @@ def evasion(
     if surrogate is not None:
         extra["surrogate"] = load_model(
             surrogate, bounds=dataset.bounds, input_shape=shape, weights=surrogate_weights,
-            classes=target.num_classes, trust=trust, mean=mean, std=std,
+            classes=target.num_classes, trust=trust, python_path=python_path, mean=mean, std=std,
         )  # fmt: skip
     budgets = list(eps) if eps else _default_eps(norm, dataset.bounds)
     with status(f"attacking {min(n_samples, dataset.n)} samples with {attack} at ε = {budgets}"):
