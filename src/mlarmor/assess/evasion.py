@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlarmor._progress import Progress, step
 from mlarmor._validation import check_choice
 from mlarmor.assess._labels import matched
 from mlarmor.assess.reliability import check_reliability
@@ -199,6 +200,7 @@ def evaluate_evasion(
     batch_size: int = 256,
     params: Mapping[str, object] | None = None,
     reliability: bool = True,
+    progress: Progress | None = None,
 ) -> EvasionAssessment:
     """Measure the target's clean and robust accuracy on ``dataset`` at every ε of ``eps``.
 
@@ -221,6 +223,8 @@ def evaluate_evasion(
         reliability: Run :func:`~mlarmor.assess.check_reliability` on the attacked samples (a few
             model calls, a 20-step PGD and, after a white-box attack, a 1000-query Square on at most
             100 samples) and keep its findings in :attr:`EvasionAssessment.reliability`.
+        progress: Receives the attack as one step and each reliability check (see
+            :mod:`mlarmor._progress`).
 
     Returns:
         The frozen :class:`EvasionAssessment`.
@@ -255,7 +259,8 @@ def evaluate_evasion(
     x, y = dataset.x[indices], dataset.y[indices]
     start = time.perf_counter()
     # The dataset's immutable and integer features and feature ranges bind the attack too.
-    results = built(target, x, y, eps=list(levels), constraints=dataset if dataset.constrained else None)
+    with step(progress, f"attacking {len(y)} samples with {attack} at ε = {list(levels)}"):
+        results = built(target, x, y, eps=list(levels), constraints=dataset if dataset.constrained else None)
     seconds = time.perf_counter() - start
     assessment = EvasionAssessment(
         attack=attack,
@@ -275,7 +280,9 @@ def evaluate_evasion(
     )
     if not reliability:
         return assessment
-    checks = check_reliability(target, x, y, assessment=assessment, seed=seed, batch_size=batch_size)
+    checks = check_reliability(
+        target, x, y, assessment=assessment, seed=seed, batch_size=batch_size, progress=progress
+    )
     return dataclasses.replace(assessment, reliability=tuple(checks))
 
 

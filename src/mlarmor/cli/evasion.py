@@ -39,8 +39,8 @@ from mlarmor.cli._common import (
     parse_severity,
     parse_shape,
     print_finding,
+    progress_reporter,
     shown,
-    status,
     write_side_file,
 )
 from mlarmor.cli._names import EVASION_ATTACKS
@@ -254,7 +254,7 @@ def evasion(
             classes=target.num_classes, trust=trust, python_path=python_path, mean=mean, std=std,
         )  # fmt: skip
     budgets = list(eps) if eps else _default_eps(norm, dataset.bounds)
-    with status(f"attacking {min(n_samples, dataset.n)} samples with {attack} at ε = {budgets}"):
+    with progress_reporter() as progress:  # the attack, then each reliability check
         assessment = evaluate_evasion(
             target,
             dataset,
@@ -267,6 +267,7 @@ def evasion(
             batch_size=batch_size,
             params=extra,
             reliability=reliability_checks,
+            progress=progress,
         )
     if save_adv is not None:
         written = save_adversarial(assessment, save_adv)
