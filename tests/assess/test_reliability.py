@@ -145,3 +145,42 @@ def test_mismatched_inputs_rejected(mlp: torch.nn.Sequential, digits: Dataset) -
     x, y = _sample(digits, 10)
     with pytest.raises(InvalidParameterError, match="check_reliability"):
         check_reliability(target, x, y[:5])
+
+
+def test_progress_reports_every_reliability_check(rounded: TorchTarget, digits: Dataset) -> None:
+    calls: list[tuple[str, int, int | None, str]] = []
+
+    def record(step: str, done: int, total: int | None, info: str = "") -> None:
+        calls.append((step, done, total, info))
+
+    assessment = evaluate_evasion(
+        rounded, digits, attack="pgd", eps=[0.1], n_samples=60, seed=1, progress=record
+    )
+    attack = [c for c in calls if c[0].startswith("attacking 60 samples with pgd")]
+    assert [(done, total) for _, done, total, _ in attack] == [(0, None), (1, 1)]
+    checks = [c for c in calls if c[0] == "reliability checks"]
+    assert [(done, total) for _, done, total, _ in checks] == [(i, 4) for i in range(5)]  # counts: an ETA
+    assert [info for *_, info in checks[:4]] == [
+        "outputs of 60 samples, twice",
+        "input gradients",
+        "PGD at half the input range, 20 steps",
+        "black-box Square, 1000 queries",
+    ]
+    assert calls.index(attack[-1]) < calls.index(checks[0])  # in the order they run
+    # The same findings as without a callback: reporting changes nothing.
+    quiet = evaluate_evasion(rounded, digits, attack="pgd", eps=[0.1], n_samples=60, seed=1)
+    assert [f.evidence for f in quiet.reliability] == [f.evidence for f in assessment.reliability]
+
+
+def test_progress_of_a_black_box_target(digits: Dataset) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _sample(digits, 50)
+    clf = LogisticRegression(max_iter=200).fit(x.reshape(len(x), -1), y)
+    target = SklearnTarget(clf, bounds=(0.0, 1.0), input_shape=(64,))
+    calls: list[tuple[str, int, int | None, str]] = []
+    check_reliability(
+        target, x.reshape(len(x), -1), y, progress=lambda s, d, t, i="": calls.append((s, d, t, i))
+    )
+    assert [c[:3] for c in calls] == [("reliability checks", 0, 1), ("reliability checks", 1, 1)]
+    assert calls[0][3] == "scores of 50 samples, twice"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -274,3 +275,26 @@ def test_default_attack_falls_back_to_black_box_without_gradients(models: dict[s
     assert "black-box" in finding["title"].lower()
     assert "looser upper bound" in finding["description"]
     assert finding["evidence"]["requested_attack"] == "auto"
+
+
+def test_reliability_checks_show_progress_on_a_terminal_only(
+    models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    from mlarmor.cli import _output
+
+    args = ("--model", str(models["torch"]), "--data", "demo:digits", "--attack", "pgd", "--eps", "0.1",
+            "--n-samples", "40", "-f", "json")  # fmt: skip
+    redirected = _run(*args)  # CliRunner's output is not a terminal: no bars, clean JSON
+    assert redirected.exit_code in (0, 1), redirected.output
+    assert "reliability checks" not in redirected.output
+    assert "attacking" not in redirected.output
+    screen = io.StringIO()
+    monkeypatch.setattr(_output, "err_console", Console(file=screen, force_terminal=True, width=160))
+    shown = _run(*args)
+    assert shown.exit_code in (0, 1), shown.output
+    drawn = screen.getvalue()
+    assert "attacking 40 samples with pgd" in drawn
+    assert "reliability checks" in drawn
+    assert "PGD at half the input range" in drawn or "black-box Square" in drawn

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlarmor._progress import Progress, step
 from mlarmor._validation import check_choice
 from mlarmor.assess._labels import matched
 from mlarmor.assess._units import EpsUnit, FeatureBudget, in_units, resolve_unit
@@ -219,6 +220,7 @@ def evaluate_evasion(
     params: Mapping[str, object] | None = None,
     reliability: bool = True,
     eps_unit: EpsUnit = "auto",
+    progress: Progress | None = None,
 ) -> EvasionAssessment:
     """Measure the target's clean and robust accuracy on ``dataset`` at every ε of ``eps``.
 
@@ -245,6 +247,8 @@ def evaluate_evasion(
             ``dataset.feature_limits``), ``"std"`` (each feature's standard deviations over
             ``dataset``) or ``"auto"``: range for flat features, absolute otherwise. A budget wider
             than a feature's range is warned about (:class:`~mlarmor.errors.MlarmorWarning`).
+        progress: Receives the attack as one step and each reliability check (see
+            :mod:`mlarmor._progress`).
 
     Returns:
         The frozen :class:`EvasionAssessment`.
@@ -283,7 +287,8 @@ def evaluate_evasion(
     x, y = dataset.x[indices], dataset.y[indices]
     start = time.perf_counter()
     # The dataset's immutable and integer features and feature ranges bind the attack too.
-    results = built(target, x, y, eps=list(levels), constraints=dataset if dataset.constrained else None)
+    with step(progress, f"attacking {len(y)} samples with {attack} at ε = {list(levels)}"):
+        results = built(target, x, y, eps=list(levels), constraints=dataset if dataset.constrained else None)
     seconds = time.perf_counter() - start
     assessment = EvasionAssessment(
         attack=attack,
@@ -304,7 +309,9 @@ def evaluate_evasion(
     )
     if not reliability:
         return assessment
-    checks = check_reliability(target, x, y, assessment=assessment, seed=seed, batch_size=batch_size)
+    checks = check_reliability(
+        target, x, y, assessment=assessment, seed=seed, batch_size=batch_size, progress=progress
+    )
     return dataclasses.replace(assessment, reliability=tuple(checks))
 
 

@@ -28,12 +28,15 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mlarmor._progress import Progress, silent
 from mlarmor._validation import check_int, check_seed
 from mlarmor.attacks import PGD, Square
 from mlarmor.errors import invalid_parameter
@@ -55,6 +58,7 @@ _LARGE_EPS_MAX_ACCURACY = 0.10
 _BLACK_BOX_MARGIN_POINTS = 2.0
 _PGD_STEPS = 20
 _SQUARE_QUERIES = 1000
+_STEP = "reliability checks"
 
 
 def check_reliability(
@@ -65,6 +69,7 @@ def check_reliability(
     assessment: EvasionAssessment | None = None,
     seed: int = 0,
     batch_size: int = 256,
+    progress: Progress | None = None,
 ) -> list[Finding]:
     """Run the reliability checks on ``target`` with samples ``x``, ``y``; return what they flag.
 
@@ -80,6 +85,8 @@ def check_reliability(
             for a per-sample comparison.
         seed: Seed of the sample draw and of the attacks.
         batch_size: Samples per model call.
+        progress: Receives ``("reliability checks", done, total, name of the check)`` before each
+            check and once at the end (see :mod:`mlarmor._progress`).
 
     Returns:
         The findings, empty when no check fires.
@@ -98,13 +105,14 @@ def check_reliability(
     order = np.random.default_rng(seed).permutation(ys.shape[0])[:_MAX_SAMPLES]
     xs, ys = xs[order], ys[order]
     where = Location(path=target.name)
-    findings: list[Finding] = []
+    checks: list[tuple[str, Callable[[], list[Finding]]]] = []
     if isinstance(target, Differentiable) and "gradients" in target.capabilities:
-        first = _raw_outputs(target, xs, batch_size)
-        findings.extend(_probability_outputs(target, first, where))
-        findings.extend(_nondeterministic(first, _raw_outputs(target, xs, batch_size), "logits", where))
-        findings.extend(_gradient_checks(target, xs, ys, batch_size, where))
-        findings.extend(_large_eps(target, xs, ys, seed, batch_size, where))
+        checks += [
+            (f"outputs of {len(ys)} samples, twice", partial(_outputs_twice, target, xs, batch_size, where)),
+            ("input gradients", partial(_gradient_checks, target, xs, ys, batch_size, where)),
+            (f"PGD at half the input range, {_PGD_STEPS} steps",
+             partial(_large_eps, target, xs, ys, seed, batch_size, where)),
+        ]  # fmt: skip
     else:
         kind = "scores" if "scores" in target.capabilities else "labels"
         outputs = (
@@ -112,10 +120,30 @@ def check_reliability(
             if kind == "scores"
             else (lambda: target.predict(xs).astype(np.float64))
         )
-        findings.extend(_nondeterministic(outputs(), outputs(), kind, where))
+        checks.append(
+            (
+                f"{kind} of {len(ys)} samples, twice",
+                lambda: _nondeterministic(outputs(), outputs(), kind, where),
+            )
+        )
     if assessment is not None and assessment.capability == "gradients" and "scores" in target.capabilities:
-        findings.extend(_black_box(target, np.asarray(x), np.asarray(y), assessment, seed, batch_size, where))
+        checks.append(
+            (f"black-box Square, {_SQUARE_QUERIES} queries",
+             partial(_black_box, target, np.asarray(x), np.asarray(y), assessment, seed, batch_size, where))
+        )  # fmt: skip
+    report = progress or silent
+    findings: list[Finding] = []
+    for done, (label, check) in enumerate(checks):
+        report(_STEP, done, len(checks), label)
+        findings.extend(check())
+    report(_STEP, len(checks), len(checks))
     return findings
+
+
+def _outputs_twice(target: Differentiable, x: np.ndarray, batch_size: int, where: Location) -> list[Finding]:
+    first = _raw_outputs(target, x, batch_size)
+    found = _probability_outputs(target, first, where)
+    return found + _nondeterministic(first, _raw_outputs(target, x, batch_size), "logits", where)
 
 
 def _finding(

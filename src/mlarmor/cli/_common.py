@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
+from mlarmor._syspath import imports_restored, keep_on_path
 from mlarmor.cli._options import (
     BOUNDS,
     CLASSES,
@@ -29,6 +30,7 @@ from mlarmor.cli._options import (
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    PYTHON_PATH,
     REQUEST_KEY,
     RESPONSE_KEY,
     STD,
@@ -76,6 +78,7 @@ __all__ = [
     "LABEL_COLUMN",
     "MEAN",
     "OUTPUT",
+    "PYTHON_PATH",
     "REQUEST_KEY",
     "RESPONSE_KEY",
     "STD",
@@ -146,7 +149,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), imports_restored():
                 warnings.simplefilter("always", MlarmorWarning)
                 warnings.showwarning = _show_warning  # restored on exit
                 return func(*args, **kwargs)
@@ -259,11 +262,13 @@ def load_model(
     http_output: str = "probabilities",
     request_key: str = "inputs",
     response_key: str | None = None,
+    python_path: list[Path] | None = None,
 ) -> Target:
-    """Scan and load a ``--model`` (with a spinner), its errors shortened to one paragraph."""
+    """Scan and load a ``--model`` (with a spinner); ``--python-path`` stays until the command ends."""
     from mlarmor.targets import load_target
 
     headers = parse_header_env(header_env)
+    keep_on_path(python_path or [])
     with status(f"scanning and loading {shown(spec)}"), one_paragraph():
         return load_target(
             spec,
@@ -278,6 +283,7 @@ def load_model(
             output=http_output,  # type: ignore[arg-type]  # checked by HttpTarget
             request_key=request_key,
             response_key=response_key,
+            python_path=python_path or None,
         )
 
 

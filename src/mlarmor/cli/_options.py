@@ -18,6 +18,7 @@ __all__ = [
     "LABEL_COLUMN",
     "MEAN",
     "OUTPUT",
+    "PYTHON_PATH",
     "REQUEST_KEY",
     "RESPONSE_KEY",
     "STD",
@@ -36,6 +37,16 @@ MEAN = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel
 STD = typer.Option(None, "--std", help="Normalisation std (repeat per channel).")
 INPUT_SHAPE = typer.Option(None, "--input-shape", help="Shape of one input, e.g. 1,8,8. Default: the data's.")
 TRUST = typer.Option(False, "--trust", help="Load the model even if the scan finds it unsafe.")
+PYTHON_PATH = typer.Option(
+    None,
+    "--python-path",
+    help="Directory to import a whole pickled model's own code from, e.g. the folder of mynet.py for a "
+    "torch.save(model) of mynet.Net (repeatable). Off by default: mlarmor imports no code from the "
+    "model's folder or the working directory unless named here.",
+    exists=True,
+    file_okay=False,
+    dir_okay=True,
+)
 FORMAT = typer.Option("table", "--format", "-f", help="Output: table, json or sarif.")
 OUTPUT = typer.Option(None, "--output", "-o", help="Write the report to this file.")
 HEADER_ENV = typer.Option(

@@ -19,6 +19,7 @@ from mlarmor.cli._common import (
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    PYTHON_PATH,
     REQUEST_KEY,
     RESPONSE_KEY,
     STD,
@@ -35,8 +36,8 @@ from mlarmor.cli._common import (
     parse_params,
     parse_severity,
     parse_shape,
+    progress_reporter,
     shown,
-    status,
     write_side_file,
 )
 from mlarmor.cli._names import EVASION_ATTACKS
@@ -147,6 +148,7 @@ def evasion(
         "no accuracy drop at a large ε, black-box beating white-box.",
     ),
     trust: bool = TRUST,
+    python_path: list[Path] | None = PYTHON_PATH,
     plot: Path | None = typer.Option(
         None, "--plot", help="Write the robustness curve (accuracy against ε) as an SVG file."
     ),
@@ -213,7 +215,7 @@ def evasion(
     shape = shape or dataset.input_shape
     target = load_model(
         model, bounds=dataset.bounds, input_shape=shape, weights=weights, classes=classes, trust=trust,
-        mean=mean, std=std,
+        python_path=python_path, mean=mean, std=std,
         header_env=header_env,
         http_output=http_output,
         request_key=request_key,
@@ -222,11 +224,11 @@ def evasion(
     if surrogate is not None:
         extra["surrogate"] = load_model(
             surrogate, bounds=dataset.bounds, input_shape=shape, weights=surrogate_weights,
-            classes=target.num_classes, trust=trust, mean=mean, std=std,
+            classes=target.num_classes, trust=trust, python_path=python_path, mean=mean, std=std,
         )  # fmt: skip
     unit = resolve_unit(eps_unit, dataset, "evasion")
     budgets = list(eps) if eps else default_eps(norm, unit, dataset.bounds)
-    with status(f"attacking {min(n_samples, dataset.n)} samples with {attack} at ε = {budgets}"):
+    with progress_reporter() as progress:  # the attack, then each reliability check
         assessment = evaluate_evasion(
             target,
             dataset,
@@ -240,6 +242,7 @@ def evasion(
             params=extra,
             reliability=reliability_checks,
             eps_unit=unit,  # type: ignore[arg-type]  # checked against _EPS_UNITS above
+            progress=progress,
         )
     if save_adv is not None:
         written = save_adversarial(assessment, save_adv)

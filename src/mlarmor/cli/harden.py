@@ -23,6 +23,7 @@ from mlarmor.cli._common import (
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    PYTHON_PATH,
     REQUEST_KEY,
     RESPONSE_KEY,
     STD,
@@ -174,6 +175,7 @@ def harden(
         help="Add findings that flag a weak evaluation (see mlarmor evasion --help).",
     ),
     trust: bool = TRUST,
+    python_path: list[Path] | None = PYTHON_PATH,
     save: Path | None = typer.Option(
         None,
         "--save",
@@ -230,6 +232,7 @@ def harden(
         weights=weights,
         classes=classes,
         trust=trust,
+        python_path=python_path,
         mean=mean,
         std=std,
         header_env=header_env,

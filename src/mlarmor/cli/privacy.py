@@ -19,6 +19,7 @@ from mlarmor.cli._common import (
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    PYTHON_PATH,
     REQUEST_KEY,
     RESPONSE_KEY,
     STD,
@@ -134,6 +135,7 @@ def privacy(
         None, "--plot", help="Write the attacks' log-log ROC curves as an SVG file."
     ),
     trust: bool = TRUST,
+    python_path: list[Path] | None = PYTHON_PATH,
     output_format: str = FORMAT,
     output: Path | None = OUTPUT,
     fail_on: str = FAIL_ON,
@@ -177,7 +179,7 @@ def privacy(
     high = max(member_data.bounds[1], nonmember_data.bounds[1])
     target = load_model(
         model, bounds=(low, high), input_shape=shape or member_data.input_shape, weights=weights,
-        classes=classes, trust=trust, mean=mean, std=std,
+        classes=classes, trust=trust, python_path=python_path, mean=mean, std=std,
         header_env=header_env,
         http_output=http_output,
         request_key=request_key,

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlarmor._syspath import import_path
 from mlarmor._validation import check_bounds
 from mlarmor.errors import (
     InputError,
@@ -35,6 +36,7 @@ from mlarmor.errors import (
 from mlarmor.findings import Severity
 from mlarmor.scan import FileResult, Scanner
 from mlarmor.targets._factory import load_factory, load_torch_file
+from mlarmor.targets._imports import check_python_path, missing_module_error, warn_if_shadowed
 from mlarmor.targets.base import Target
 from mlarmor.targets.http import HttpTarget
 from mlarmor.targets.onnx import OnnxTarget
@@ -117,6 +119,7 @@ def load_target(
     request_key: str = "inputs",
     response_key: str | None = None,
     scanner: Scanner | None = None,
+    python_path: Sequence[str | os.PathLike[str]] | None = None,
 ) -> Target:
     """Open a model as a target: scan the file, then pick the adapter from its content.
 
@@ -134,6 +137,14 @@ def load_target(
 
     The format is sniffed from the content; the extension is only a hint.
 
+    A whole pickled model (an ``nn.Module`` subclass saved with ``torch.save(model)``, a pipeline with
+    a custom transformer) needs the module that defines its classes, e.g. ``mynet`` for ``mynet.Net``.
+    It is imported from where Python already looks (installed packages, ``PYTHONPATH``) and from the
+    ``python_path`` directories (``--python-path DIR``), which are on ``sys.path`` only while the file
+    loads. mlarmor never imports from the model's folder or the working directory on its own: when
+    the module is missing it looks for ``mynet.py`` (or a ``mynet/`` package) there, after the scan,
+    and names what it found in the error.
+
     Args:
         model: Path, ``file.py:factory`` or URL.
         bounds: Valid input range ``(low, high)`` in input space.
@@ -149,12 +160,15 @@ def load_target(
         request_key: The JSON key a URL expects the inputs under.
         response_key: The JSON key of a URL's answer (``output``'s name when ``None``).
         scanner: Scanner used before loading; default policy and limits when ``None``.
+        python_path: Directories to import the model's own Python modules from while it loads
+            (``--python-path``). The modules imported stay in ``sys.modules``.
 
     Returns:
         A :class:`TorchTarget`, :class:`SklearnTarget`, :class:`OnnxTarget` or :class:`HttpTarget`.
 
     Raises:
-        InputError: A file does not exist, cannot be read, or the factory file fails to import.
+        InputError: A file does not exist, cannot be read, the factory file fails to import, or a
+            whole pickled model needs a Python module or class that cannot be imported.
         UnsafeModelError: A file failed the scan and ``trust`` is false.
         UnsupportedModelError: The content is not a supported model.
         InvalidParameterError: An option does not apply to this kind of model, or is out of its domain.
@@ -176,8 +190,9 @@ def load_target(
         )
     if not text.lower().startswith(("http://", "https://")):
         _refuse_http_options(headers, output, request_key, response_key)
+    dirs = check_python_path(python_path, "load_target")
     if text.lower().startswith(("http://", "https://")):
-        _refuse("a URL", weights=weights, mean=mean, std=std)
+        _refuse("a URL", weights=weights, mean=mean, std=std, python_path=python_path or None)
         return HttpTarget(
             text,
             bounds=bounds,
@@ -190,13 +205,14 @@ def load_target(
         )
     factory = _FACTORY.match(text)
     if factory is not None:
-        module = load_factory(
-            Path(factory["file"]),
-            factory["name"],
-            weights=None if weights is None else Path(weights),
-            device=device,
-            scan=lambda p: scan_before_load(p, trust=trust, scanner=scanner),
-        )
+        with import_path(dirs):
+            module = load_factory(
+                Path(factory["file"]),
+                factory["name"],
+                weights=None if weights is None else Path(weights),
+                device=device,
+                scan=lambda p: scan_before_load(p, trust=trust, scanner=scanner),
+            )
         name = f"{Path(factory['file']).name}:{factory['name']}"
         return _torch_target(module, name, bounds, num_classes, input_shape, mean, std, device)
     path = Path(text)
@@ -213,11 +229,17 @@ def load_target(
     if not path.exists():
         raise InputError(f"{path} does not exist. Check the path.")
     result = scan_before_load(path, trust=trust, scanner=scanner)
+    # Only now, after the scan, may loading import the modules the file names.
+    warn_if_shadowed(result, dirs)
     try:
-        return _load_file(path, result.format, bounds, num_classes, input_shape, mean, std, device, trust)
+        with import_path(dirs):
+            return _load_file(path, result.format, bounds, num_classes, input_shape, mean, std, device, trust)
     except MlarmorError:
         raise
     except Exception as e:  # a loader failing on a file that passed the scan: say which file and why
+        missing = missing_module_error(e, path, result.format, result, dirs)
+        if missing is not None:
+            raise missing from e
         raise UnsupportedModelError(
             f"{path} ({result.format}) could not be loaded: {type(e).__name__}: {e}"
         ) from e

@@ -20,6 +20,7 @@ from mlarmor.cli._common import (
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    PYTHON_PATH,
     STD,
     TRUST,
     WEIGHTS,
@@ -94,6 +95,7 @@ def inspect_data(
     std: list[float] | None = STD,
     input_shape: str | None = INPUT_SHAPE,
     trust: bool = TRUST,
+    python_path: list[Path] | None = PYTHON_PATH,
     seed: int = typer.Option(0, "--seed", help="Seed of the clustering and the trigger search."),
     output_format: str = FORMAT,
     output: Path | None = OUTPUT,
@@ -121,7 +123,7 @@ def inspect_data(
     train = load_data(data, label_column=label_column, bounds=bounds, shape=parse_shape(input_shape))
     target = load_model(
         model, bounds=train.bounds, input_shape=train.input_shape, weights=weights, classes=classes,
-        trust=trust, mean=mean, std=std,
+        trust=trust, python_path=python_path, mean=mean, std=std,
     )  # fmt: skip
     with progress_reporter() as progress:
         result = run(

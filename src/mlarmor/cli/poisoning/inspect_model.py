@@ -24,6 +24,7 @@ from mlarmor.cli._common import (
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    PYTHON_PATH,
     REQUEST_KEY,
     RESPONSE_KEY,
     STD,
@@ -151,6 +152,7 @@ def inspect_model(
     request_key: str = REQUEST_KEY,
     response_key: str | None = RESPONSE_KEY,
     trust: bool = TRUST,
+    python_path: list[Path] | None = PYTHON_PATH,
     seed: int = typer.Option(0, "--seed", help="Seed of the optimisation and the mitigation."),
     output_format: str = FORMAT,
     output: Path | None = OUTPUT,
@@ -186,7 +188,7 @@ def inspect_model(
     clean = load_data(data, label_column=label_column, bounds=bounds, shape=parse_shape(input_shape))
     target = load_model(
         model, bounds=clean.bounds, input_shape=clean.input_shape, weights=weights, classes=classes,
-        trust=trust, mean=mean, std=std,
+        trust=trust, python_path=python_path, mean=mean, std=std,
         header_env=header_env,
         http_output=http_output,
         request_key=request_key,

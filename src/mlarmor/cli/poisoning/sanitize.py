@@ -19,6 +19,7 @@ from mlarmor.cli._common import (
     LABEL_COLUMN,
     MEAN,
     OUTPUT,
+    PYTHON_PATH,
     STD,
     TRUST,
     WEIGHTS,
@@ -95,6 +96,7 @@ def sanitize(
     std: list[float] | None = STD,
     input_shape: str | None = INPUT_SHAPE,
     trust: bool = TRUST,
+    python_path: list[Path] | None = PYTHON_PATH,
     seed: int = typer.Option(0, "--seed", help="Seed of the inspection and the retraining."),
     output_format: str = FORMAT,
     output: Path | None = OUTPUT,
@@ -126,7 +128,7 @@ def sanitize(
     test_data = load_data(test, label_column=label_column, bounds=bounds, shape=shape)
     target = load_model(
         model, bounds=train.bounds, input_shape=train.input_shape, weights=weights, classes=classes,
-        trust=trust, mean=mean, std=std,
+        trust=trust, python_path=python_path, mean=mean, std=std,
     )  # fmt: skip
     built = load_recipe(recipe, num_classes=target.num_classes)
     with progress_reporter() as progress:

@@ -21,6 +21,7 @@ from mlarmor.cli._common import (
     INPUT_SHAPE,
     LABEL_COLUMN,
     OUTPUT,
+    PYTHON_PATH,
     check_format,
     check_output,
     emit_report,
@@ -28,6 +29,7 @@ from mlarmor.cli._common import (
     exit_for,
     fail,
     handles_errors,
+    load_model,
     parse_params,
     parse_severity,
     parse_shape,
@@ -203,6 +205,7 @@ def simulate(
     classes: int | None = CLASSES,
     input_shape: str | None = INPUT_SHAPE,
     trust: bool = typer.Option(False, "--trust", help="Load --model even if the scan finds it unsafe."),
+    python_path: list[Path] | None = PYTHON_PATH,
     seed: int = typer.Option(0, "--seed", help="Seed of the poisoned rows, the triggers and the training."),
     output_format: str = FORMAT,
     output: Path | None = OUTPUT,
@@ -262,11 +265,8 @@ def simulate(
         built = load_recipe(recipe, num_classes=n_cls)
     else:
         assert model is not None  # exactly one of the two, checked above
-        from mlarmor.targets import load_target
-
-        built = recipe_for(
-            load_target(model, bounds=train_data.bounds, num_classes=n_cls, trust=trust), num_classes=n_cls
-        )
+        built = recipe_for(load_model(model, bounds=train_data.bounds, input_shape=train_data.input_shape,
+            classes=n_cls, trust=trust, python_path=python_path), num_classes=n_cls)  # fmt: skip
     with progress_bar() as bar:
         task = bar.add_task("training models", total=None)
 
