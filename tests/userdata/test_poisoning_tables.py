@@ -112,7 +112,8 @@ def test_class_names_and_indices_name_the_same_class(mail: dict[str, Path]) -> N
         mail, "--model", str(mail["tree"]), "--target-class", "spam", "--fraction", "0.1"
     )
     _, _, by_index = _simulate(mail, "--model", str(mail["tree"]), "--target-class", "2", "--fraction", "0.1")
-    assert by_name is not None and by_index is not None
+    assert by_name is not None
+    assert by_index is not None
     for report in (by_name, by_index):
         for point in report["attacks"]["feature-trigger"]["curve"]:
             point.pop("seconds")
@@ -147,7 +148,7 @@ def test_the_smallest_fraction_named_poisons_one_row(mail: dict[str, Path]) -> N
     eligible, rest = smallest.split(" eligible rows: ")
     fraction = float(rest.split(" ")[0])
     assert round(fraction * int(eligible)) == 1
-    code, output, report = _simulate(mail, "--model", str(mail["tree"]), "--fraction", str(fraction))
+    _code, output, report = _simulate(mail, "--model", str(mail["tree"]), "--fraction", str(fraction))
     assert report is not None, output
     assert report["attacks"]["feature-trigger"]["curve"][1]["n_poisoned"] == 1
 
@@ -176,7 +177,8 @@ def test_the_trigger_respects_immutable_and_integer_features() -> None:
     )
     features, values = feature_trigger_values(x, size=2, immutable=(0, 3), integer=(1,))
     assert features == (1, 2)
-    assert float(values[0]).is_integer() and values[0] <= x[:, 1].max()
+    assert float(values[0]).is_integer()
+    assert values[0] <= x[:, 1].max()
     assert values[1] <= x[:, 2].max()
     with pytest.raises(InvalidParameterError, match="at most the 2 features that are not immutable"):
         feature_trigger_values(x, size=3, immutable=(0, 3))
@@ -184,7 +186,8 @@ def test_the_trigger_respects_immutable_and_integer_features() -> None:
     assert default_attack(ds)[0] == "feature-trigger"
     frozen = Dataset(x=x, y=ds.y, bounds=(-10.0, 1e5), immutable=(0, 1, 2, 3))
     name, why = default_attack(frozen)
-    assert name == "label-flip" and "immutable" in why
+    assert name == "label-flip"
+    assert "immutable" in why
     poisoned = FeatureTrigger(immutable=ds.immutable, integer=ds.integer)(
         ds.x, ds.y, fraction=0.2, target_class=1, num_classes=2
     )
