@@ -144,6 +144,7 @@ def test_bad_classes_and_fractions_are_refused_clearly(
 
 def test_the_smallest_fraction_named_poisons_one_row(mail: dict[str, Path]) -> None:
     code, output, _ = _simulate(mail, "--model", str(mail["tree"]), "--fraction", "0.001")
+    assert code == 2
     smallest = " ".join(output.split()).split("poison one of the ")[1]
     eligible, rest = smallest.split(" eligible rows: ")
     fraction = float(rest.split(" ")[0])
