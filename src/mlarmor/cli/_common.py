@@ -34,6 +34,7 @@ from mlarmor.cli._options import (
     STD,
     TRUST,
     WEIGHTS,
+    parse_classes,
 )
 from mlarmor.cli._output import (
     EXIT_ERROR,
@@ -92,6 +93,7 @@ __all__ = [
     "handles_errors",
     "load_model",
     "one_paragraph",
+    "parse_classes",
     "parse_header_env",
     "parse_params",
     "parse_severity",
@@ -251,7 +253,7 @@ def load_model(
     bounds: tuple[float, float],
     input_shape: tuple[int, ...],
     weights: Path | None = None,
-    classes: int | None = None,
+    classes: str | int | None = None,
     trust: bool = False,
     mean: list[float] | None = None,
     std: list[float] | None = None,
@@ -264,12 +266,14 @@ def load_model(
     from mlarmor.targets import load_target
 
     headers = parse_header_env(header_env)
+    count, names = parse_classes(classes)
     with status(f"scanning and loading {shown(spec)}"), one_paragraph():
         return load_target(
             spec,
             bounds=bounds,
             weights=weights,
-            num_classes=classes,
+            num_classes=count,
+            class_labels=names,
             trust=trust,
             mean=mean or None,
             std=std or None,

@@ -43,6 +43,7 @@ from mlarmor.cli._common import (
     write_side_file,
 )
 from mlarmor.cli._names import EVASION_ATTACKS
+from mlarmor.cli._views import print_label_mapping
 from mlarmor.findings import Severity
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ def _print_table(report: Report, assessment: EvasionAssessment, out: Console) ->
         f"seed {assessment.seed}, {assessment.seconds:.1f}s",
         highlight=False,
     )
+    print_label_mapping(report, out)
     table = Table(show_edge=False)
     for column in ("ε", "clean acc.", "robust acc.", "acc. lost", "success rate", "median norm", "queries"):
         table.add_column(column, justify="right")
@@ -129,7 +131,7 @@ def evasion(
         None, "--integer", help="A feature that must stay a whole number (index or column name; repeatable)."
     ),
     bounds: tuple[float, float] | None = BOUNDS,
-    classes: int | None = CLASSES,
+    classes: str | None = CLASSES,
     mean: list[float] | None = MEAN,
     std: list[float] | None = STD,
     input_shape: str | None = INPUT_SHAPE,

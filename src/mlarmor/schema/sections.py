@@ -85,6 +85,10 @@ class EvasionSection(BaseModel):
     robust_accuracy: dict[str, float] = Field(description="Accuracy under attack, keyed by ε.")
     per_eps: dict[str, EpsResult]
     seconds: float
+    label_mapping: dict[str, int] | None = Field(
+        default=None,
+        description="Each label of the data to the model's class index, when the model names its classes.",
+    )
 
 
 class Accuracies(BaseModel):
@@ -139,6 +143,10 @@ class HardenSection(BaseModel):
     detector: DetectorRates | None = None
     dp: PrivacyBudget | None = None
     saved: str | None = Field(default=None, description="Where the hardened model or detector was written.")
+    label_mapping: dict[str, int] | None = Field(
+        default=None,
+        description="Each label of the data to the model's class index, when the model names its classes.",
+    )
 
 
 class MembershipResult(BaseModel):
@@ -164,6 +172,10 @@ class PrivacySection(BaseModel):
     attacks: dict[str, MembershipResult]
     attributes: list[str] = Field(default_factory=list, description="Sensitive features audited.")
     inversion: bool = Field(default=False, description="Whether model inversion ran.")
+    label_mapping: dict[str, int] | None = Field(
+        default=None,
+        description="Each label of the data to the model's class index, when the model names its classes.",
+    )
 
 
 class CurvePoint(BaseModel):

@@ -25,6 +25,7 @@ from mlarmor.cli._common import (
     exit_for,
     fail,
     handles_errors,
+    parse_classes,
     parse_params,
     parse_severity,
     parse_shape,
@@ -124,7 +125,7 @@ def simulate(
     plot: Path | None = typer.Option(None, "--plot", help="Write the curves as an SVG chart."),
     label_column: str | None = LABEL_COLUMN,
     bounds: tuple[float, float] | None = BOUNDS,
-    classes: int | None = CLASSES,
+    classes: str | None = CLASSES,
     input_shape: str | None = INPUT_SHAPE,
     trust: bool = typer.Option(False, "--trust", help="Load --model even if the scan finds it unsafe."),
     seed: int = typer.Option(0, "--seed", help="Seed of the poisoned rows, the triggers and the training."),
@@ -187,7 +188,13 @@ def simulate(
         raise fail(
             "--trigger-image draws image triggers, and this data is table rows.", "leave --trigger-image out"
         )
-    n_cls = _num_classes(classes, train_data, test_data)
+    count, names = parse_classes(classes)
+    if names is not None:  # the model's outputs, named: the data is numbered in that order
+        from mlarmor.data.labels import align_labels
+
+        train_data, test_data = (align_labels(d, names).dataset for d in (train_data, test_data))
+        count = len(names)
+    n_cls = _num_classes(count, train_data, test_data)
     from mlarmor.targets.recipe import load_recipe, recipe_for
 
     if recipe is not None:
@@ -197,7 +204,8 @@ def simulate(
         from mlarmor.targets import load_target
 
         built = recipe_for(
-            load_target(model, bounds=train_data.bounds, num_classes=n_cls, trust=trust), num_classes=n_cls
+            load_target(model, bounds=train_data.bounds, num_classes=n_cls, trust=trust, class_labels=names),
+            num_classes=n_cls,
         )
     with progress_bar() as bar:
         task = bar.add_task("training models", total=None)
