@@ -222,5 +222,7 @@ def test_parameter_errors(images: np.ndarray) -> None:
         warp_trigger(images, strength=-1.0)
     with pytest.raises(InvalidParameterError, match="'pattern'"):
         blend_trigger(images, pattern=np.ones((3, 3)))
-    with pytest.raises(InvalidParameterError, match="at least one"):
+    with pytest.raises(
+        InvalidParameterError, match=r"poison one of the 5 eligible rows: 0.2 \(1/5\) or more"
+    ):
         flip_labels(images, y, fraction=0.05, num_classes=5)

@@ -100,7 +100,7 @@ def test_simulate_clones_a_scikit_learn_model_on_flat_rows(files: dict[str, Path
         (["--attack", "trojan"], "unknown --attack"),
         (
             ["--target-class", "12"],
-            "--target-class must be a class in [0, 10)",
+            "--target-class must be a class index in [0, 10), got '12'",
         ),  # the option, not the Python name
         (["--param", "size=3"], "ATTACK.KEY=VALUE"),
         (["--param", "badnets.colour=3"], "BadNets has no parameter 'colour'. Its parameters are: pattern"),
@@ -121,7 +121,16 @@ def test_simulate_needs_exactly_one_way_to_train(files: dict[str, Path]) -> None
     result = _run("simulate", "--data", "demo:digits")
     assert result.exit_code == 2
     assert "exactly one of --recipe and --model" in result.output
-    result = _run("simulate", "--data", str(files["flat"]), "--recipe", f"{files['recipe']}:train")
+    # An image trigger named on flat rows is refused (the default on flat rows is feature-trigger).
+    result = _run(
+        "simulate",
+        "--data",
+        str(files["flat"]),
+        "--recipe",
+        f"{files['recipe']}:train",
+        "--attack",
+        "badnets",
+    )
     assert result.exit_code == 2
     assert "image" in result.output.lower()
 

@@ -487,6 +487,7 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
         robust_accuracy=assessment.robust_accuracy,
         per_eps={k: EpsResult(**v) for k, v in details["eps"].items()},
         seconds=details["seconds"],
+        label_mapping=None if assessment.label_mapping is None else dict(assessment.label_mapping),
         **_limits(assessment),
     )
     return Report(

@@ -97,6 +97,8 @@ class HardeningResult:
         audit: The membership re-audit after DP training.
         model: The hardened PyTorch module (trained in place: the target's own module).
         saved: Where the hardened model or the detector was written, if it was.
+        label_mapping: Each label of the data to the model's class index, when the model names its
+            classes (``None`` otherwise).
     """
 
     method: Method
@@ -117,6 +119,7 @@ class HardeningResult:
     audit: Mapping[str, Any] = field(default_factory=dict)
     model: torch.nn.Module | None = None
     saved: str | None = None
+    label_mapping: Mapping[str, int] | None = None
 
     def to_report(self, *, metadata: Mapping[str, Any] | None = None) -> Report:
         """The ``kind="harden"`` report (see ``docs/hardening.md`` for its ``defense`` block).
@@ -124,7 +127,10 @@ class HardeningResult:
         ``sections.harden`` holds the method, before and after; for adversarial training and the
         detector, ``sections.evasion`` holds the evaluation of the hardened (or guarded) model.
         """
-        report = self._report(dict(metadata or {}))
+        meta = dict(metadata or {})
+        if self.label_mapping is not None:
+            meta.setdefault("label_mapping", dict(self.label_mapping))
+        report = self._report(meta)
         sections = report.sections.model_copy(update={"harden": self._section()})
         target = report.target or TargetInfo(name=self.target_name)
         return report.model_copy(update={"sections": sections, "target": target})
@@ -163,6 +169,7 @@ class HardeningResult:
             detector=detector,
             dp=budget,
             saved=self.saved,
+            label_mapping=None if self.label_mapping is None else dict(self.label_mapping),
         )
 
     def _report(self, meta: dict[str, Any]) -> Report:
@@ -349,8 +356,9 @@ def harden(
     if method == "feature-squeezing":
         check_fraction(false_alarm_rate, "false_alarm_rate", _OWNER, hint="e.g. 0.05")
     out = check_writable(save, "save", _OWNER)
-    train, _ = matched(train, target)
-    test, _ = matched(test, target)
+    train, train_mapping = matched(train, target)
+    test, test_mapping = matched(test, target)
+    mapping = None if train_mapping is None else {**train_mapping, **(test_mapping or {})}
     report = progress or silent
     chosen = attack or "auto"  # evaluate_evasion falls back to a black-box attack without gradients
     evaluation = {
@@ -376,6 +384,8 @@ def harden(
             accountant=accountant, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
             seed=seed, progress=report,
         )  # fmt: skip
+    if mapping is not None:
+        result = _replace(result, label_mapping=mapping)
     if out is None:
         return result
     with step(report, f"saving to {out}"):

@@ -39,6 +39,7 @@ import numpy as np
 from mlarmor.attacks import REGISTRY, available, create
 from mlarmor.attacks.poisoning import Poisoned, PoisoningAttack
 from mlarmor.data import Dataset
+from mlarmor.data.labels import class_index, same_classes
 from mlarmor.errors import InvalidParameterError, invalid_parameter
 from mlarmor.findings import Family, Finding, Severity
 from mlarmor.risk import severity as rules
@@ -51,6 +52,7 @@ __all__ = [
     "POISONING_ATTACKS",
     "PoisoningSimulation",
     "SimulationPoint",
+    "default_attack",
     "poisoning_severity",
     "simulate_poisoning",
     "to_poisoning_report",
@@ -104,6 +106,9 @@ class PoisoningSimulation:
         examples: Per attack, the poisoned dataset at the largest fraction (to save or inspect).
         seconds: Wall time of the whole simulation.
         configured: Per attack, the configuration that ran.
+        attack_choice: Why the attacks were chosen: the default for the data's shape and the reason
+            (``None`` when the caller named the attacks).
+        class_names: The data's class names, in index order (``target_class`` indexes them).
     """
 
     points: tuple[SimulationPoint, ...]
@@ -114,6 +119,14 @@ class PoisoningSimulation:
     examples: Mapping[str, Poisoned] = field(default_factory=dict)
     seconds: float = 0.0
     configured: Mapping[str, PoisoningAttack] = field(default_factory=dict)
+    attack_choice: str | None = None
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def target_name(self) -> str:
+        """The target class as the data names it (its index when the data has no names)."""
+        names = self.class_names or ()
+        return names[self.target_class] if self.target_class < len(names) else str(self.target_class)
 
     @property
     def attacks(self) -> list[str]:
@@ -141,11 +154,44 @@ def _check_fractions(fractions: object, owner: str) -> tuple[float, ...]:
     return tuple(sorted(set(out)))
 
 
-def _configure(name: str, params: Mapping[str, Any], source_class: int | None) -> PoisoningAttack:
-    """The registered attack ``name`` with the user's parameters (and ``source_class`` where it takes one)."""
+def default_attack(data: Dataset) -> tuple[str, str]:
+    """The attack a simulation runs when none is named, for ``data``'s shape, and why.
+
+    Images ``(C, H, W)`` or ``(H, W)`` get ``badnets`` (a corner patch); flat rows of features get
+    ``feature-trigger`` (a patch means nothing for a table); rows whose every feature is immutable,
+    where no trigger can be planted, get ``label-flip``.
+    """
+    shape = data.input_shape
+    if len(shape) in (2, 3):
+        return "badnets", f"the inputs are images {shape}, so the default is a corner-patch trigger (badnets)"
+    n_features = int(np.prod(shape))
+    mutable = n_features - len(set(data.immutable))
+    if mutable >= 1:
+        return "feature-trigger", (
+            f"the inputs are table rows of {n_features} features, so the default is a feature-pattern "
+            f"trigger (feature-trigger: {min(3, mutable)} mutable features set to a rare high value)"
+        )
+    return "label-flip", (
+        f"every one of the {n_features} features is immutable, so no trigger can be planted and the "
+        "default is label flips (label-flip)"
+    )
+
+
+def _configure(
+    name: str, params: Mapping[str, Any], source_class: int | None, data: Dataset
+) -> PoisoningAttack:
+    """The registered attack ``name`` with the user's parameters, plus what it takes from the data.
+
+    ``source_class`` where the attack takes one; the dataset's ``immutable`` and ``integer`` features
+    where it respects them (``feature-trigger``).
+    """
     options = dict(params)
-    if source_class is not None and "source_class" in {f.name for f in fields(REGISTRY[name])}:
+    names = {f.name for f in fields(REGISTRY[name])}
+    if source_class is not None and "source_class" in names:
         options.setdefault("source_class", source_class)
+    for constraint in ("immutable", "integer"):
+        if constraint in names and getattr(data, constraint):
+            options[constraint] = tuple(sorted({*options.get(constraint, ()), *getattr(data, constraint)}))
     attack = create(name, **options)
     if not isinstance(attack, PoisoningAttack):  # pragma: no cover - names come from the poisoning family
         raise invalid_parameter("attacks", "simulate_poisoning", "poisoning attacks", name)
@@ -157,10 +203,10 @@ def simulate_poisoning(
     train: Dataset,
     test: Dataset,
     *,
-    attacks: Sequence[str] = ("badnets",),
+    attacks: Sequence[str] | None = None,
     fractions: Sequence[float] = (0.01, 0.05, 0.1),
-    target_class: int = 0,
-    source_class: int | None = None,
+    target_class: int | str = 0,
+    source_class: int | str | None = None,
     num_classes: int | None = None,
     trigger_params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
@@ -176,11 +222,17 @@ def simulate_poisoning(
             :func:`~mlarmor.targets.recipe.recipe_for`); its ``outputs`` give the predictions.
         train: The clean training data.
         test: Held-out clean data, never poisoned.
-        attacks: Names of registered poisoning attacks (:data:`POISONING_ATTACKS`).
-        fractions: Shares of the eligible rows to poison, each in ``(0, 1)``.
-        target_class: The class the backdoor (or targeted flip) leads to.
+        attacks: Names of registered poisoning attacks (:data:`POISONING_ATTACKS`); ``None`` runs
+            the default for the data's shape (:func:`default_attack`): ``badnets`` on images,
+            ``feature-trigger`` on tables, ``label-flip`` when every feature is immutable.
+        fractions: Shares of the eligible rows to poison, each in ``(0, 1)``; each must poison at
+            least one row (``round(fraction * eligible) >= 1``), or it is refused with the fraction
+            that poisons one row.
+        target_class: The class the backdoor (or targeted flip) leads to: an index, or a class
+            name of ``train`` (``"spam"``).
         source_class: For ``label-flip``: flip only this class's rows to ``target_class`` (a
-            targeted flip, with an ASR); ``None`` flips random rows to random classes.
+            targeted flip, with an ASR); ``None`` flips random rows to random classes. An index or
+            a class name.
         num_classes: Number of classes; defaults to the recipe's.
         trigger_params: Per attack, its parameters (e.g. ``{"badnets": {"size": 3}}``): each attack is
             built as ``create(name, **trigger_params[name])``.
@@ -192,11 +244,15 @@ def simulate_poisoning(
 
     Raises:
         InvalidParameterError: For an unknown attack, a fraction outside ``(0, 1)`` or too small to
-            poison a row, a class out of range, train and test sets of different input shapes, or an
-            image trigger on tabular data.
+            poison a row, a class out of range or a class name the data lacks, train and test sets of
+            different input shapes or classes, or an image trigger on tabular data.
     """
     owner = "simulate_poisoning"
     known = available(Family.POISONING)  # read now: an attack registered since import counts too
+    choice = None
+    if attacks is None:
+        default, choice = default_attack(train)
+        attacks = (default,)
     if isinstance(attacks, str) or not attacks:
         raise invalid_parameter("attacks", owner, f"a non-empty list of {list(known)}", attacks)
     for name in attacks:
@@ -209,6 +265,7 @@ def simulate_poisoning(
             f"The training and test data of {owner} must have the same input shape. Got "
             f"{train.input_shape} and {test.input_shape}; give a test set from the same source."
         )
+    test = same_classes(test, train)
     n_cls = int(num_classes if num_classes is not None else getattr(recipe, "num_classes", 0))
     largest = int(max(train.y.max(), test.y.max()))
     if n_cls < 2 or largest >= n_cls:
@@ -216,16 +273,17 @@ def simulate_poisoning(
             f"The data of {owner} has labels up to {largest}, but the recipe trains {n_cls} classes. "
             "Check --classes and that the data matches the recipe."
         )
-    for name, value in (("target_class", target_class), ("source_class", source_class)):
-        if value is None and name == "source_class":
-            continue
-        if not isinstance(value, int | np.integer) or isinstance(value, bool) or not 0 <= value < n_cls:
-            raise invalid_parameter(name, owner, f"a class in [0, {n_cls})", value)
-    if source_class is not None and source_class == target_class:
+    target = class_index(target_class, train.class_names, n_cls, "target_class", owner)
+    source = (
+        None
+        if source_class is None
+        else class_index(source_class, train.class_names, n_cls, "source_class", owner)
+    )
+    if source is not None and source == target:
         raise invalid_parameter("source_class", owner, "a class other than target_class", source_class)
     params = {k: dict(v) for k, v in (trigger_params or {}).items()}
     # Built first, so that a bad parameter fails before any training.
-    built = {name: _configure(name, params.get(name, {}), source_class) for name in chosen}
+    built = {name: _configure(name, params.get(name, {}), source, train) for name in chosen}
 
     start = time.perf_counter()
     total = 1 + len(chosen) * len(fracs)
@@ -246,7 +304,7 @@ def simulate_poisoning(
             train.x,
             train.y,
             fraction=fraction,
-            target_class=target_class,
+            target_class=target,
             bounds=train.bounds,
             num_classes=n_cls,
             seed=seed,
@@ -284,13 +342,15 @@ def simulate_poisoning(
             tick(f"{name} at {f:g}")
     return PoisoningSimulation(
         points=tuple(points),
-        target_class=int(target_class),
+        target_class=target,
         recipe=str(getattr(recipe, "name", type(recipe).__name__)),
         n_train=len(train.y),
         n_test=len(test.y),
         examples=examples,
         seconds=time.perf_counter() - start,
         configured=built,
+        attack_choice=choice,
+        class_names=train.class_names,
     )
 
 
@@ -317,7 +377,7 @@ def _finding(sim: PoisoningSimulation, attack: str) -> Finding:
     elif point.attack_success is not None and backdoor:
         title = (
             f"Poisoning ({attack}): {point.fraction:.1%} of the training data makes the trigger send "
-            f"{point.attack_success:.0%} of inputs to class {sim.target_class}"
+            f"{point.attack_success:.0%} of inputs to class {sim.target_name}"
         )
     else:
         title = (
@@ -341,6 +401,7 @@ def _finding(sim: PoisoningSimulation, attack: str) -> Finding:
         evidence={
             "attack": attack,
             "target_class": sim.target_class,
+            "target_name": sim.target_name,
             "curve": [p.to_dict() for p in curve],
         },
         owasp=[ML02, ML10] if backdoor else [ML02],
@@ -349,12 +410,23 @@ def _finding(sim: PoisoningSimulation, attack: str) -> Finding:
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The scalar parameters worth reporting (not the bounds, the fraction or arrays such as victims)."""
-    return {
-        k: v.item() if isinstance(v, np.generic) else v
-        for k, v in params.items()
-        if k not in ("bounds", "fraction") and isinstance(v, int | float | str | bool | np.generic)
-    }
+    """The parameters worth reporting: scalars and short tuples of them.
+
+    Not the bounds, the fraction or arrays such as victims.
+    """
+
+    def scalar(v: object) -> bool:
+        return isinstance(v, int | float | str | bool | np.generic)
+
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if k in ("bounds", "fraction"):
+            continue
+        if scalar(v):
+            out[k] = v.item() if isinstance(v, np.generic) else v
+        elif isinstance(v, tuple) and len(v) <= 64 and all(scalar(i) for i in v):
+            out[k] = [i.item() if isinstance(i, np.generic) else i for i in v]
+    return out
 
 
 def to_poisoning_report(sim: PoisoningSimulation, *, metadata: Mapping[str, Any] | None = None) -> Report:
@@ -363,6 +435,7 @@ def to_poisoning_report(sim: PoisoningSimulation, *, metadata: Mapping[str, Any]
         name: {
             "curve": [p.to_dict() for p in sim.curve(name)],
             "target_class": sim.target_class,
+            "target_name": sim.target_name,
             "params": _plain(sim.examples[name].params),
         }
         for name in sim.attacks
@@ -387,6 +460,8 @@ def to_poisoning_report(sim: PoisoningSimulation, *, metadata: Mapping[str, Any]
             "n_train": sim.n_train,
             "n_test": sim.n_test,
             "seconds": round(sim.seconds, 3),
+            "attack_choice": sim.attack_choice,
+            "class_names": None if sim.class_names is None else list(sim.class_names),
         },
         metadata=dict(metadata or {}),
     )

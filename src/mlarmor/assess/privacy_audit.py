@@ -56,11 +56,14 @@ class PrivacyResult:
             in :attr:`~mlarmor.assess.privacy.PrivacyAudit.best`).
         attributes: One attribute-inference result per sensitive feature.
         inversion: The model inversion, when it ran.
+        label_mapping: Each label of the data to the model's class index, when the model names its
+            classes (``None`` otherwise).
     """
 
     membership: PrivacyAudit
     attributes: tuple[AttributeResult, ...] = ()
     inversion: InversionResult | None = None
+    label_mapping: Mapping[str, int] | None = None
 
     def to_report(self, *, metadata: Mapping[str, Any] | None = None) -> Report:
         """The ``kind="privacy"`` report: per-attack metrics under ``attacks``, one finding per part."""
@@ -69,6 +72,9 @@ class PrivacyResult:
         attacks = dict(report.attacks or {})
         findings = list(report.findings)
         meta = dict(report.metadata)
+        mapping = None if self.label_mapping is None else dict(self.label_mapping)
+        if mapping is not None:
+            meta.setdefault("label_mapping", mapping)
         if self.attributes:
             attacks.update({f"attribute:{r.feature}": r.to_dict() for r in self.attributes})
             findings += [attribute_finding(r, target_name=audit.target_name) for r in self.attributes]
@@ -92,6 +98,7 @@ class PrivacyResult:
             },
             attributes=[r.feature for r in self.attributes],
             inversion=self.inversion is not None,
+            label_mapping=mapping,
         )
         sections = report.sections.model_copy(update={"privacy": section})
         return report.model_copy(
@@ -161,8 +168,9 @@ def audit_privacy(
     if workers is not None:
         check_int(workers, "workers", _OWNER)
     check_seed(seed, _OWNER)
-    members, _ = matched(members, target)
-    nonmembers, _ = matched(nonmembers, target)
+    members, member_mapping = matched(members, target)
+    nonmembers, nonmember_mapping = matched(nonmembers, target)
+    mapping = None if member_mapping is None else {**member_mapping, **(nonmember_mapping or {})}
     report = progress or silent
     served = target
     if top_k is not None or decimals is not None:
@@ -190,7 +198,7 @@ def audit_privacy(
         cache_dir=cache_dir, progress=lambda done, total: report(name, done, total), delta=delta,
         augmentations=augment,
     )  # fmt: skip
-    return PrivacyResult(membership, attributes, inversion)
+    return PrivacyResult(membership, attributes, inversion, label_mapping=mapping)
 
 
 def _attributes(

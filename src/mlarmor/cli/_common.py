@@ -36,6 +36,7 @@ from mlarmor.cli._options import (
     STD,
     TRUST,
     WEIGHTS,
+    parse_classes,
 )
 from mlarmor.cli._output import (
     EXIT_ERROR,
@@ -95,6 +96,7 @@ __all__ = [
     "handles_errors",
     "load_model",
     "one_paragraph",
+    "parse_classes",
     "parse_header_env",
     "parse_params",
     "parse_severity",
@@ -254,7 +256,7 @@ def load_model(
     bounds: tuple[float, float],
     input_shape: tuple[int, ...],
     weights: Path | None = None,
-    classes: int | None = None,
+    classes: str | int | None = None,
     trust: bool = False,
     mean: list[float] | None = None,
     std: list[float] | None = None,
@@ -269,12 +271,14 @@ def load_model(
 
     headers = parse_header_env(header_env)
     keep_on_path(python_path or [])
+    count, names = parse_classes(classes)
     with status(f"scanning and loading {shown(spec)}"), one_paragraph():
         return load_target(
             spec,
             bounds=bounds,
             weights=weights,
-            num_classes=classes,
+            num_classes=count,
+            class_labels=names,
             trust=trust,
             mean=mean or None,
             std=std or None,

@@ -25,4 +25,4 @@ MEMBERSHIP_LABELS = (
     "rmia-offline",
     "label-only",
 )
-POISONING_ATTACKS = ("badnets", "blend", "clean-label", "label-flip", "warp")
+POISONING_ATTACKS = ("badnets", "blend", "clean-label", "feature-trigger", "label-flip", "warp")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import typer
 
+from mlarmor.cli._output import fail
+
 __all__ = [
     "BOUNDS",
     "CLASSES",
@@ -24,6 +26,7 @@ __all__ = [
     "STD",
     "TRUST",
     "WEIGHTS",
+    "parse_classes",
 ]
 
 # Options that mean the same in every verb that loads a model and data (one definition, one help text).
@@ -32,7 +35,12 @@ LABEL_COLUMN = typer.Option(None, "--label-column", help="Label column of a CSV/
 BOUNDS = typer.Option(
     None, "--bounds", help="Valid input range LOW HIGH. Default: the data's.", show_default=False
 )
-CLASSES = typer.Option(None, "--classes", help="Number of classes, where it cannot be inferred.")
+CLASSES = typer.Option(
+    None,
+    "--classes",
+    help="Number of classes, where it cannot be inferred; or the model's class names in its output order, "
+    "NAME,NAME,... (e.g. ham,spam), for models that do not name them: the data's labels are matched to them.",
+)
 MEAN = typer.Option(None, "--mean", help="Normalisation mean (repeat per channel).")
 STD = typer.Option(None, "--std", help="Normalisation std (repeat per channel).")
 INPUT_SHAPE = typer.Option(None, "--input-shape", help="Shape of one input, e.g. 1,8,8. Default: the data's.")
@@ -69,3 +77,19 @@ FAIL_ON = typer.Option(
     "--fail-on",
     help="Exit 1 when a finding is at or above: low, medium, high, critical; none = any finding above none.",
 )
+
+
+def parse_classes(value: str | int | None) -> tuple[int | None, list[str] | None]:
+    """``--classes``: a number of classes, or the model's class names ``NAME,NAME,...`` in output order."""
+    if value is None or isinstance(value, int):
+        return value, None
+    text = value.strip()
+    if text.isdigit():
+        return int(text), None
+    names = [name.strip() for name in text.split(",")]
+    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+        raise fail(
+            f"--classes {value!r} is neither a number of classes nor a list of two or more distinct names.",
+            "e.g. --classes 3, or --classes cat,dog,fox (the model's output order)",
+        )
+    return None, names

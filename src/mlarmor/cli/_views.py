@@ -17,7 +17,17 @@ if TYPE_CHECKING:
     from mlarmor.attacks.inference.attribute import AttributeResult
     from mlarmor.schema import Report
 
-__all__ = ["print_evasion", "print_harden", "print_privacy"]
+__all__ = ["print_evasion", "print_harden", "print_label_mapping", "print_privacy"]
+
+
+def print_label_mapping(report: Report, out: Console) -> None:
+    """One line: how the data's labels were matched to the model's classes, when they were."""
+    mapping = report.metadata.get("label_mapping")
+    if mapping:
+        pairs = ", ".join(
+            f"{label} → {index}" for label, index in sorted(mapping.items(), key=lambda kv: kv[1])
+        )
+        out.print(f"  labels matched to the model's classes: {pairs}", highlight=False)
 
 
 def print_harden(report: Report, out: Console) -> None:
@@ -28,6 +38,7 @@ def print_harden(report: Report, out: Console) -> None:
         f"[bold]mlarmor harden[/] — {defense.get('method')} on {report.metadata.get('model')}",
         highlight=False,
     )
+    print_label_mapping(report, out)
     if defense.get("method") == "adversarial-training":
         before, after = defense["before"], defense["after"]
         out.print(
@@ -108,6 +119,7 @@ def print_privacy(
         f"{audit.access}, {audit.seconds:.1f}s",
         highlight=False,
     )
+    print_label_mapping(report, out)
     out.print(
         f"  target accuracy: {audit.target_accuracy[0]:.1%} on members, {audit.target_accuracy[1]:.1%} on "
         "non-members",
@@ -179,6 +191,7 @@ def print_evasion(report: Report, assessment: EvasionAssessment, out: Console) -
         f"seed {assessment.seed}, {assessment.seconds:.1f}s",
         highlight=False,
     )
+    print_label_mapping(report, out)
     _print_units(report, assessment, out)
     table = Table(show_edge=False)
     for column in ("ε", "clean acc.", "robust acc.", "acc. lost", "success rate", "median norm", "queries"):

@@ -87,7 +87,7 @@ def evasion(
         None, "--integer", help="A feature that must stay a whole number (index or column name; repeatable)."
     ),
     bounds: tuple[float, float] | None = BOUNDS,
-    classes: int | None = CLASSES,
+    classes: str | None = CLASSES,
     mean: list[float] | None = MEAN,
     std: list[float] | None = STD,
     input_shape: str | None = INPUT_SHAPE,

@@ -112,7 +112,7 @@ def privacy(
     weights: Path | None = WEIGHTS,
     label_column: str | None = LABEL_COLUMN,
     bounds: tuple[float, float] | None = BOUNDS,
-    classes: int | None = CLASSES,
+    classes: str | None = CLASSES,
     mean: list[float] | None = MEAN,
     std: list[float] | None = STD,
     input_shape: str | None = INPUT_SHAPE,

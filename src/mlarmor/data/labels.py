@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from numbers import Integral
+from typing import cast
 
 import numpy as np
 
+from mlarmor._validation import is_int
 from mlarmor.data.dataset import Dataset
-from mlarmor.errors import InvalidParameterError
+from mlarmor.errors import InvalidParameterError, invalid_parameter
 
-__all__ = ["LabelAlignment", "align_labels"]
+__all__ = ["LabelAlignment", "align_labels", "class_index", "same_classes"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -77,3 +80,48 @@ def align_labels(dataset: Dataset, model_labels: Sequence[object]) -> LabelAlign
         table[c] = int(v or 0)
     renumbered = replace(dataset, y=table[dataset.y], class_names=labels)
     return LabelAlignment(renumbered, mapping, basis)
+
+
+def class_index(
+    value: object, class_names: Sequence[str] | None, num_classes: int, name: str, owner: str
+) -> int:
+    """A class given by index or by name (``"spam"``) as its index in ``[0, num_classes)``.
+
+    A string is looked up in ``class_names`` first; a string of digits that is no class name is read
+    as an index. An unknown name is refused with the known ones listed.
+
+    Raises:
+        InvalidParameterError: For an unknown name or an index out of range.
+    """
+    names = tuple(class_names or ())
+    if names == tuple(str(i) for i in range(len(names))):
+        names = ()  # the default names "0".."C-1" are the indices themselves
+    expected = f"a class index in [0, {num_classes})" + (
+        f" or one of the class names {list(names)}" if names else ""
+    )
+    if isinstance(value, str):
+        text = value.strip()
+        if text in names:
+            return names.index(text)
+        close = [n for n in names if n.strip().lower() == text.lower()]
+        if text.isdigit() and int(text) < num_classes:
+            return int(text)
+        hint = f"did you mean {close[0]!r}? Class names match exactly" if close else ""
+        raise invalid_parameter(name, owner, expected, value, hint=hint)
+    if is_int(value) and 0 <= int(cast(Integral, value)) < num_classes:
+        return int(cast(Integral, value))
+    raise invalid_parameter(name, owner, expected, value)
+
+
+def same_classes(dataset: Dataset, reference: Dataset) -> Dataset:
+    """``dataset`` renumbered to ``reference``'s classes by name, when both name their classes.
+
+    Two tables of one source are numbered each from its own sorted labels: a test file that lacks
+    a class would otherwise mean other classes by the same numbers.
+
+    Raises:
+        InvalidParameterError: When ``dataset`` has a label ``reference`` lacks.
+    """
+    if reference.class_names is None or dataset.class_names == reference.class_names:
+        return dataset
+    return align_labels(dataset, reference.class_names).dataset

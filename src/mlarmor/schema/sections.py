@@ -110,6 +110,10 @@ class EvasionSection(BaseModel):
     features: list[FeatureLimit] | None = Field(
         default=None, description="For flat features (tables): each feature's limits and budget."
     )
+    label_mapping: dict[str, int] | None = Field(
+        default=None,
+        description="Each label of the data to the model's class index, when the model names its classes.",
+    )
 
 
 class Accuracies(BaseModel):
@@ -164,6 +168,10 @@ class HardenSection(BaseModel):
     detector: DetectorRates | None = None
     dp: PrivacyBudget | None = None
     saved: str | None = Field(default=None, description="Where the hardened model or detector was written.")
+    label_mapping: dict[str, int] | None = Field(
+        default=None,
+        description="Each label of the data to the model's class index, when the model names its classes.",
+    )
 
 
 class MembershipResult(BaseModel):
@@ -189,6 +197,10 @@ class PrivacySection(BaseModel):
     attacks: dict[str, MembershipResult]
     attributes: list[str] = Field(default_factory=list, description="Sensitive features audited.")
     inversion: bool = Field(default=False, description="Whether model inversion ran.")
+    label_mapping: dict[str, int] | None = Field(
+        default=None,
+        description="Each label of the data to the model's class index, when the model names its classes.",
+    )
 
 
 class CurvePoint(BaseModel):

@@ -8,6 +8,7 @@ statistics, batches.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,12 +24,14 @@ __all__ = [
     "fmt_shape",
     "looks_like_probabilities",
     "missing_num_classes",
+    "name_classes",
     "no_scores",
     "softmax",
     "stats_shape",
 ]
 
 Stats = float | Sequence[float] | np.ndarray | None
+_T = TypeVar("_T")
 
 
 def check_input_shape(input_shape: object, owner: str) -> tuple[int, ...] | None:
@@ -157,6 +160,16 @@ class AdapterBase:
     _bounds: tuple[float, float]
     _input_shape: tuple[int, ...] | None
     _queries: int
+    _class_labels: tuple[str, ...] | None = None
+
+    @property
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The model's class names in the order of its outputs, when known.
+
+        From the model (an ONNX classifier's labels) or given by the user (:func:`name_classes`,
+        ``class_labels=`` of :func:`~mlarmor.targets.load_target`, ``--classes NAME,NAME``).
+        """
+        return self._class_labels
 
     @property
     def name(self) -> str:
@@ -245,3 +258,39 @@ class TargetProxy:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """The wrapped target's probabilities."""
         return self._inner.predict_proba(x)
+
+
+def name_classes(target: _T, labels: Sequence[object]) -> _T:
+    """Give ``target`` the names of its classes: the i-th label names output ``i``.
+
+    Data labels are then matched to the model through them (:func:`~mlarmor.data.labels.align_labels`).
+
+    Raises:
+        InvalidParameterError: For a list whose length differs from the model's number of outputs,
+            a repeated or empty name, names that differ from those the model gives itself, or a
+            target that cannot take names.
+    """
+    names = tuple(str(label).strip() for label in labels)
+    n = int(getattr(target, "num_classes", 0))
+    shown = ", ".join(names)
+    if len(names) != n:
+        raise InvalidParameterError(
+            f"The class names given ({shown}) are {len(names)}, but the model {getattr(target, 'name', '')} "
+            f"has {n} outputs. Give one name per output, in the model's output order."
+        )
+    if any(not name for name in names) or len(set(names)) != len(names):
+        raise InvalidParameterError(
+            f"The class names given ({shown}) must be distinct and non-empty, one per model output."
+        )
+    own = getattr(target, "class_labels", None)
+    if own is not None and tuple(own) != names:
+        raise InvalidParameterError(
+            f"The model {getattr(target, 'name', '')} names its own classes {list(own)}, in its output "
+            f"order; the names given ({shown}) differ. Leave the class names out: the model's are used."
+        )
+    if not isinstance(target, AdapterBase):
+        raise InvalidParameterError(
+            f"Class names cannot be given to {type(target).__name__}; name the classes of the model it wraps."
+        )
+    target._class_labels = names
+    return target

@@ -35,6 +35,7 @@ from mlarmor.errors import (
 )
 from mlarmor.findings import Severity
 from mlarmor.scan import FileResult, Scanner
+from mlarmor.targets._common import name_classes
 from mlarmor.targets._factory import load_factory, load_torch_file
 from mlarmor.targets._imports import check_python_path, missing_module_error, warn_if_shadowed
 from mlarmor.targets.base import Target
@@ -120,6 +121,7 @@ def load_target(
     response_key: str | None = None,
     scanner: Scanner | None = None,
     python_path: Sequence[str | os.PathLike[str]] | None = None,
+    class_labels: Sequence[str] | None = None,
 ) -> Target:
     """Open a model as a target: scan the file, then pick the adapter from its content.
 
@@ -162,6 +164,10 @@ def load_target(
         scanner: Scanner used before loading; default policy and limits when ``None``.
         python_path: Directories to import the model's own Python modules from while it loads
             (``--python-path``). The modules imported stay in ``sys.modules``.
+        class_labels: Names of the model's classes in the order of its outputs (``--classes
+            NAME,NAME``), for models that do not name them (PyTorch, HTTP, ONNX without labels):
+            the verbs match the data's labels through them. Must have one name per output; a model
+            that names its own classes (scikit-learn ``classes_``, an ONNX classifier) must agree.
 
     Returns:
         A :class:`TorchTarget`, :class:`SklearnTarget`, :class:`OnnxTarget` or :class:`HttpTarget`.
@@ -177,6 +183,31 @@ def load_target(
         >>> from mlarmor.targets import load_target
         >>> target = load_target("model.onnx", bounds=(0.0, 1.0))  # doctest: +SKIP
     """
+    if class_labels is not None:
+        if isinstance(class_labels, str):
+            class_labels = class_labels.split(",")
+        if num_classes is not None and num_classes != len(class_labels):
+            raise InvalidParameterError(
+                f"The 'num_classes' parameter of load_target is {num_classes}, but {len(class_labels)} "
+                "class_labels were given; give one or the other."
+            )
+        names = list(class_labels)
+
+        def load(count: int | None) -> Target:
+            return load_target(
+                model, bounds=bounds, weights=weights, num_classes=count, trust=trust, mean=mean, std=std,
+                input_shape=input_shape, device=device, headers=headers, output=output,
+                request_key=request_key, response_key=response_key, scanner=scanner,
+            )  # fmt: skip
+
+        try:
+            target = load(len(names) if _needs_count(model) else num_classes)
+        except InvalidParameterError as e:
+            # A model whose width cannot be probed takes it from the names, one per output.
+            if num_classes is not None or "cannot infer the number of classes" not in str(e):
+                raise
+            target = load(len(names))
+        return name_classes(target, names)
     check_bounds(bounds, "load_target")
     if not isinstance(trust, bool):
         raise InvalidParameterError(
@@ -393,3 +424,8 @@ def _refuse(kind: str, **options: object) -> None:
                     else "."
                 )
             )
+
+
+def _needs_count(model: str | os.PathLike[str]) -> bool:
+    """Whether the model's number of classes comes from the caller (a URL): then the names give it."""
+    return os.fspath(model).lower().startswith(("http://", "https://"))

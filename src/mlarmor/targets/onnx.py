@@ -24,6 +24,7 @@ from mlarmor.targets._common import (
     softmax,
     stats_shape,
 )
+from mlarmor.targets._onnx_labels import graph_class_labels
 from mlarmor.targets.base import Capability
 
 __all__ = ["OnnxTarget"]
@@ -50,6 +51,9 @@ class OnnxTarget(AdapterBase):
     models converted by skl2onnx, whose graphs have a label output and a probability output; the
     latter is often a ZipMap (a list of ``{class: probability}`` dicts), which is turned back into a
     ``(n, C)`` array with columns in sorted class order (scikit-learn's ``classes_`` order).
+    When the graph names its classes (the ``classlabels_strings`` / ``classlabels_int64s`` of its
+    classifier and ZipMap nodes, read statically), :attr:`class_labels` gives them in column order,
+    and the verbs match the data's labels to them.
 
     The adapter reads the model; it does not scan it. Load untrusted files with
     :func:`~mlarmor.targets.load_target`, which scans first.
@@ -143,6 +147,7 @@ class OnnxTarget(AdapterBase):
                 f"{self._output_name!r} of {self._name} has {width} columns."
             )
         self._num_classes = given_classes if given_classes is not None else width
+        self._class_labels = graph_class_labels(path_or_bytes, zipmap_output=self._zipmap)
         self._mode = cast(OutputsMode, mode)
         self._queries = 0
         if self._input_shape is not None and (self._num_classes is None or self._mode == "auto"):
@@ -151,6 +156,8 @@ class OnnxTarget(AdapterBase):
             raise missing_num_classes(
                 _OWNER, f"output {self._output_name!r} has no static width and the input shape is unknown"
             )
+        if self._class_labels is not None and len(self._class_labels) != self._num_classes:
+            self._class_labels = None  # labels that do not fit the scores name nothing reliably
 
     def _probe(self, input_shape: tuple[int, ...], given_classes: int | None) -> None:
         low, high = self._bounds

@@ -60,6 +60,7 @@ from mlarmor.attacks.poisoning.triggers import (
     Poisoned,
     _check_images,
     _check_labels,
+    poisoned_count,
 )
 from mlarmor.attacks.registry import register
 from mlarmor.errors import InvalidParameterError, invalid_parameter
@@ -267,13 +268,13 @@ def gradient_matching(
             "y_victims", owner, f"labels other than adversarial_class={adv_class}", vic_labels.tolist()
         )
     candidates = np.flatnonzero(labels == adv_class)
-    k = round(frac * labels.size)
-    if not 1 <= k <= candidates.size:
+    k = poisoned_count(frac, int(labels.size), owner, what="training rows")
+    if k > candidates.size:
         raise invalid_parameter(
             "fraction",
             owner,
-            f"such that round(fraction * {labels.size}) is between 1 and the {candidates.size} rows"
-            f" of class {adv_class}",
+            f"such that round(fraction * {labels.size}) is at most the {candidates.size} rows "
+            f"of class {adv_class}",
             fraction,
         )
     rng = np.random.default_rng(seed)

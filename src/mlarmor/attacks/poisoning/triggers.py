@@ -19,6 +19,7 @@ OWASP ML02 data poisoning; OWASP ML10 for the planted backdoor).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -46,6 +47,7 @@ __all__ = [
     "flip_labels",
     "patch_trigger",
     "poison",
+    "poisoned_count",
     "warp_field",
     "warp_trigger",
 ]
@@ -132,16 +134,36 @@ def _check_labels(y: object, n: int, owner: str) -> np.ndarray:
     return np.array(arr, copy=True)
 
 
-def _choose(candidates: np.ndarray, fraction: float, rng: np.random.Generator, owner: str) -> np.ndarray:
-    """Pick ``round(fraction * len(candidates))`` of the candidate row indices, sorted."""
-    k = round(fraction * candidates.size)
+def poisoned_count(fraction: float, eligible: int, owner: str, *, what: str = "eligible rows") -> int:
+    """How many of ``eligible`` rows ``fraction`` poisons: ``round(fraction * eligible)``, at least one.
+
+    The one rule for every poisoning attack: a fraction that rounds to no row is refused, naming the
+    fraction that poisons exactly one row of this data (``1 / eligible``, rounded up), rather than
+    silently poisoning more rows than asked for (which would overstate the risk of that fraction).
+
+    Raises:
+        InvalidParameterError: When no row is eligible or ``fraction`` rounds to 0 rows.
+    """
+    k = round(fraction * eligible)
+    if eligible < 1:
+        raise invalid_parameter(
+            "fraction", owner, f"a share of some {what}", fraction, hint=f"there are no {what} to poison"
+        )
     if k < 1:
         raise invalid_parameter(
             "fraction",
             owner,
-            f"large enough to poison at least one of the {candidates.size} eligible rows",
+            f"large enough to poison one of the {eligible} {what}: {math.ceil(1e4 / eligible) / 1e4:g} "
+            f"(1/{eligible}) or more",
             fraction,
+            hint=f"{fraction:g} x {eligible} rounds to no row; give a larger fraction or more data",
         )
+    return int(k)
+
+
+def _choose(candidates: np.ndarray, fraction: float, rng: np.random.Generator, owner: str) -> np.ndarray:
+    """Pick ``round(fraction * len(candidates))`` candidate row indices, sorted (:func:`poisoned_count`)."""
+    k = poisoned_count(fraction, int(candidates.size), owner)
     return np.sort(rng.choice(candidates, size=k, replace=False))
 
 

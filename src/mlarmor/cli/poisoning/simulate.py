@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from mlarmor.cli._common import (
     BOUNDS,
@@ -25,11 +23,11 @@ from mlarmor.cli._common import (
     check_format,
     check_output,
     emit_report,
-    err_console,
     exit_for,
     fail,
     handles_errors,
     load_model,
+    parse_classes,
     parse_params,
     parse_severity,
     parse_shape,
@@ -37,17 +35,24 @@ from mlarmor.cli._common import (
     write_side_file,
 )
 from mlarmor.cli._names import POISONING_ATTACKS
-from mlarmor.cli.poisoning._shared import RECIPE, load_data, print_findings
+from mlarmor.cli.poisoning._shared import RECIPE, load_data
+from mlarmor.cli.poisoning._simulate_views import (
+    IMAGE_TRIGGERS,
+    curve_plot,
+    print_simulation,
+    trigger_grid,
+    write_poisoned,
+)
 
 if TYPE_CHECKING:
-    from mlarmor.assess.poisoning import PoisoningSimulation
     from mlarmor.data import Dataset
-    from mlarmor.schema import Report
 
 __all__ = ["simulate"]
 
-_IMAGE_TRIGGERS = ("badnets", "blend", "warp")
-_ATTACK_HELP = f"Attack (repeatable): {', '.join(POISONING_ATTACKS)}. Default: badnets."
+_ATTACK_HELP = (
+    f"Attack (repeatable): {', '.join(POISONING_ATTACKS)}. Default: by the data's shape, badnets on images, "
+    "feature-trigger on tables (label-flip when every feature is immutable)."
+)
 
 
 def _num_classes(classes: int | None, *datasets: Dataset) -> int:
@@ -76,93 +81,6 @@ def _trigger_params(items: list[str] | None) -> dict[str, dict[str, object]]:
     return out
 
 
-def _print_simulation(report: Report, sim: PoisoningSimulation, out: Console) -> None:
-    out.print(
-        f"[bold]mlarmor poisoning simulate[/] — recipe {sim.recipe}: {sim.n_train} training rows, "
-        f"{sim.n_test} test rows, target class {sim.target_class}, {sim.seconds:.1f}s",
-        highlight=False,
-    )
-    for name in sim.attacks:
-        table = Table(show_edge=False, title=name)
-        for column in ("poisoned", "rows", "clean accuracy", "attack success", "seconds"):
-            table.add_column(column, justify="right")
-        for p in sim.curve(name):
-            table.add_row(
-                "clean model" if p.fraction == 0 else f"{p.fraction:.1%}",
-                str(p.n_poisoned),
-                f"{p.clean_accuracy:.1%}",
-                "n/a (random flips)" if p.attack_success is None else f"{p.attack_success:.1%}",
-                f"{p.seconds:.1f}",
-            )
-        out.print(table)
-    print_findings(report, out)
-
-
-def _suffixed(path: Path, name: str, many: bool) -> Path:
-    return path.with_name(f"{path.stem}-{name}{path.suffix or '.npz'}") if many else path
-
-
-def _save_poisoned(sim: PoisoningSimulation, path: Path) -> None:
-    import numpy as np
-
-    many = len(sim.examples) > 1
-    for name, poisoned in sim.examples.items():
-        target = _suffixed(path, name, many)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("wb") as fh:
-                np.savez(fh, x=poisoned.x, y=poisoned.y, poisoned=poisoned.poisoned)
-        except OSError as e:
-            raise fail(
-                f"cannot write {target}: {e.strerror or e}", "choose a writable --save-poisoned path"
-            ) from None
-        err_console.print(
-            f"{name}: poisoned dataset ({poisoned.n_poisoned} rows changed) written to {target}",
-            highlight=False,
-        )
-
-
-def _trigger_grid(sim: PoisoningSimulation, test: Dataset) -> str:
-    import numpy as np
-
-    from mlarmor.attacks.poisoning import apply_trigger
-    from mlarmor.report import image_grid_svg
-
-    low, high = test.bounds
-    rows = np.flatnonzero(test.y != sim.target_class)[:4]
-    images, labels = [], []
-    for name, poisoned in sim.examples.items():
-        if name not in _IMAGE_TRIGGERS:
-            continue
-        triggered = apply_trigger(test.x[rows], poisoned.trigger, **poisoned.params)  # type: ignore[arg-type]
-        for i, row in enumerate(rows):
-            images += [test.x[row], triggered[i]]
-            labels += [f"class {int(test.y[row])}", f"+ {name} trigger"]
-    pictures = (np.asarray(images, dtype=np.float64) - low) / (high - low)
-    return image_grid_svg(pictures, labels=labels, title="Clean test inputs and their triggered copies")
-
-
-def _curve_plot(sim: PoisoningSimulation) -> str:
-    from mlarmor.report import Series, line_chart_svg
-
-    series = []
-    for name in sim.attacks:
-        curve = sim.curve(name)
-        if curve[-1].attack_success is not None:
-            series.append(
-                Series(f"{name}: attack success", [(p.fraction, p.attack_success or 0.0) for p in curve])
-            )
-        series.append(Series(f"{name}: clean accuracy", [(p.fraction, p.clean_accuracy) for p in curve]))
-    return line_chart_svg(
-        series,
-        title="Poisoning: clean accuracy and attack success vs poisoned fraction",
-        x_label="poisoned fraction of the eligible training rows",
-        y_label="share of test inputs",
-        y_range=(0.0, 1.0),
-        y_percent=True,
-    )
-
-
 @handles_errors
 def simulate(
     data: str = typer.Option(
@@ -182,9 +100,16 @@ def simulate(
     fraction: list[float] | None = typer.Option(
         None, "--fraction", help="Poisoned share of the eligible rows (repeatable). Default: 0.01 0.05 0.1."
     ),
-    target_class: int = typer.Option(0, "--target-class", help="The class the backdoor leads to."),
-    source_class: int | None = typer.Option(
-        None, "--source-class", help="label-flip: flip only this class to --target-class (else random flips)."
+    target_class: str | None = typer.Option(
+        None,
+        "--target-class",
+        help="The class the backdoor leads to: its name in the data (e.g. spam) or its index. "
+        "Default: the first class.",
+    ),
+    source_class: str | None = typer.Option(
+        None,
+        "--source-class",
+        help="label-flip: flip only this class (name or index) to --target-class (else random flips).",
     ),
     param: list[str] | None = typer.Option(
         None,
@@ -202,7 +127,7 @@ def simulate(
     plot: Path | None = typer.Option(None, "--plot", help="Write the curves as an SVG chart."),
     label_column: str | None = LABEL_COLUMN,
     bounds: tuple[float, float] | None = BOUNDS,
-    classes: int | None = CLASSES,
+    classes: str | None = CLASSES,
     input_shape: str | None = INPUT_SHAPE,
     trust: bool = typer.Option(False, "--trust", help="Load --model even if the scan finds it unsafe."),
     python_path: list[Path] | None = PYTHON_PATH,
@@ -214,7 +139,8 @@ def simulate(
     """Measure how much a poisoned share of the training data can hurt the model.
 
     Poisons the training data at each --fraction with each --attack (BadNets patch, blended or
-    warping trigger relabelled to --target-class, or label flips), retrains with the recipe (yours, so
+    warping trigger on images, a feature-pattern trigger on tables, each relabelled to --target-class;
+    or label flips), retrains with the recipe (yours, so
     the simulation trains the way you do) and measures on clean held-out data the clean accuracy and
     the attack success rate: the share of triggered test inputs sent to the target class. A model
     trained on the clean data is the baseline. One finding per attack (ATLAS AML.T0020; OWASP ML02,
@@ -222,6 +148,9 @@ def simulate(
 
     Example: `mlarmor poisoning simulate --data demo:digits --recipe demo:digits-cnn --attack badnets
     --attack blend --fraction 0.01 --fraction 0.05 --plot curve.svg`
+
+    Example: `mlarmor poisoning simulate --data emails.csv --label-column label --model clf.joblib
+    --target-class spam -f json`
 
     Example: `mlarmor poisoning simulate --data train.npz --test test.npz --recipe train.py:train
     --save-poisoned poisoned.npz -f json -o simulate.json`
@@ -250,15 +179,25 @@ def simulate(
             "scikit-learn model",
         )
     params = _trigger_params(param)
-    if trigger_image is not None and not set(attack or ["badnets"]) & set(_IMAGE_TRIGGERS):
-        raise fail("--trigger-image needs a backdoor attack.", "add --attack badnets, blend or warp")
+    if trigger_image is not None and attack and not set(attack) & set(IMAGE_TRIGGERS):
+        raise fail("--trigger-image needs an image backdoor attack.", "add --attack badnets, blend or warp")
     shape = parse_shape(input_shape)
     train_data = load_data(data, label_column=label_column, bounds=bounds, shape=shape)
     if test is None:
         train_data, test_data = train_data.split(0.25, seed=seed)
     else:
         test_data = load_data(test, label_column=label_column, bounds=bounds, shape=shape)
-    n_cls = _num_classes(classes, train_data, test_data)
+    if trigger_image is not None and not attack and len(train_data.input_shape) not in (2, 3):
+        raise fail(
+            "--trigger-image draws image triggers, and this data is table rows.", "leave --trigger-image out"
+        )
+    count, names = parse_classes(classes)
+    if names is not None:  # the model's outputs, named: the data is numbered in that order
+        from mlarmor.data.labels import align_labels
+
+        train_data, test_data = (align_labels(d, names).dataset for d in (train_data, test_data))
+        count = len(names)
+    n_cls = _num_classes(count, train_data, test_data)
     from mlarmor.targets.recipe import load_recipe, recipe_for
 
     if recipe is not None:
@@ -266,7 +205,8 @@ def simulate(
     else:
         assert model is not None  # exactly one of the two, checked above
         built = recipe_for(load_model(model, bounds=train_data.bounds, input_shape=train_data.input_shape,
-            classes=n_cls, trust=trust, python_path=python_path), num_classes=n_cls)  # fmt: skip
+            classes=",".join(names) if names else n_cls, trust=trust, python_path=python_path),
+            num_classes=n_cls)  # fmt: skip
     with progress_bar() as bar:
         task = bar.add_task("training models", total=None)
 
@@ -277,9 +217,9 @@ def simulate(
             built,
             train_data,
             test_data,
-            attacks=attack or ["badnets"],
+            attacks=attack or None,
             fractions=fractions,
-            target_class=target_class,
+            target_class=0 if target_class is None else target_class,
             source_class=source_class,
             num_classes=n_cls,
             trigger_params=params,
@@ -287,13 +227,13 @@ def simulate(
             progress=on_progress,
         )
     if save_poisoned is not None:
-        _save_poisoned(sim, save_poisoned)
+        write_poisoned(sim, save_poisoned)
     if trigger_image is not None:
-        write_side_file(_trigger_grid(sim, test_data), trigger_image, "--trigger-image", "trigger examples")
+        write_side_file(trigger_grid(sim, test_data), trigger_image, "--trigger-image", "trigger examples")
     if plot is not None:
-        write_side_file(_curve_plot(sim), plot, "--plot", "curves")
+        write_side_file(curve_plot(sim), plot, "--plot", "curves")
     report = sim.to_report(
         metadata={"fail_on": threshold.label, "data": data, "test": test, "recipe": recipe or model}
     )
-    emit_report(report, output_format, output, lambda out: _print_simulation(report, sim, out))
+    emit_report(report, output_format, output, lambda out: print_simulation(report, sim, out))
     raise exit_for(report, threshold)
