@@ -8,14 +8,21 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from mlarmor._stats import interval_text
 from mlarmor.cli._output import print_finding
 
 if TYPE_CHECKING:
     from mlarmor.assess.privacy import PrivacyAudit
     from mlarmor.attacks.inference.attribute import AttributeResult
+    from mlarmor.attacks.inference.metrics import MembershipMetrics
     from mlarmor.schema import Report
 
 __all__ = ["print_harden", "print_privacy"]
+
+
+def _ci(interval: Sequence[float], spec: str = ".1%") -> str:
+    """A 95% interval, compactly: ``95% CI [12.3%, 45.6%]``."""
+    return f"95% CI {interval_text((interval[0], interval[1]), spec)}"
 
 
 def print_harden(report: Report, out: Console) -> None:
@@ -68,9 +75,10 @@ def print_harden(report: Report, out: Console) -> None:
             )
     else:
         out.print(
-            f"  detection rate {defense['detection_rate']:.1%} on {defense['n_adversarial']} successful "
-            f"adversarial examples, false alarms {defense['false_alarm_rate']:.1%} on {defense['n_clean']} "
-            f"clean samples, AUC {defense['auc']:.3f}",
+            f"  detection rate {defense['detection_rate']:.1%} ({_ci(defense['detection_rate_ci'])}) on "
+            f"{defense['n_adversarial']} successful adversarial examples, false alarms "
+            f"{defense['false_alarm_rate']:.1%} ({_ci(defense['false_alarm_rate_ci'])}) on "
+            f"{defense['n_clean']} clean samples, AUC {defense['auc']:.3f}",
             highlight=False,
         )
     if defense.get("saved"):
@@ -96,6 +104,13 @@ def _print_attributes(attributes: Sequence[AttributeResult], out: Console) -> No
     out.print(table)
 
 
+def _tpr(metrics: MembershipMetrics, key: str) -> str:
+    """A TPR with its interval, or ``n/a (needs N non-members)`` where the sample cannot measure it."""
+    if key not in metrics.tpr_at_fpr:
+        return f"n/a (< {metrics.unmeasured_fprs.get(key, '?')})"
+    return f"{metrics.tpr_at_fpr[key]:.2%} {interval_text(metrics.tpr_at_fpr_ci[key], '.1%')}"
+
+
 def print_privacy(
     report: Report, audit: PrivacyAudit, out: Console, attributes: Sequence[AttributeResult] = ()
 ) -> None:
@@ -106,12 +121,14 @@ def print_privacy(
         f"{audit.access}, {audit.seconds:.1f}s",
         highlight=False,
     )
+    on_members, on_nonmembers = audit.target_accuracy_ci
     out.print(
-        f"  target accuracy: {audit.target_accuracy[0]:.1%} on members, {audit.target_accuracy[1]:.1%} on "
-        "non-members",
+        f"  target accuracy: {audit.target_accuracy[0]:.1%} ({_ci(on_members)}) on members, "
+        f"{audit.target_accuracy[1]:.1%} ({_ci(on_nonmembers)}) on non-members",
         highlight=False,
     )
-    table = Table(show_edge=False)
+    caption = "AUC and TPR with 95% intervals; n/a (< N): fewer non-members than that FPR needs"
+    table = Table(show_edge=False, caption=caption)
     for column in ("attack", "AUC", "bal. acc.", "TPR@0.1%FPR", "TPR@1%FPR", "ε ≥", "seconds"):
         table.add_column(column, justify="right")
     best = audit.best.name
@@ -119,10 +136,9 @@ def print_privacy(
         m = o.metrics
         table.add_row(
             f"{o.name}{' *' if o.name == best else ''}",
-            f"{m.auc:.3f}",
+            f"{m.auc:.3f} {interval_text(m.auc_ci, '.2f')}",
             f"{m.balanced_accuracy:.1%}",
-            f"{m.tpr_at_fpr.get('0.001', 0.0):.2%}",
-            f"{m.tpr_at_fpr.get('0.01', 0.0):.2%}",
+            *(_tpr(m, key) for key in ("0.001", "0.01")),
             f"{m.epsilon.epsilon:.2f}",
             f"{o.seconds:.2f}",
         )

@@ -82,17 +82,20 @@ def _print_table(report: Report, assessment: EvasionAssessment, out: Console) ->
         f"seed {assessment.seed}, {assessment.seconds:.1f}s",
         highlight=False,
     )
-    table = Table(show_edge=False)
+    table = Table(show_edge=False, caption="accuracies with 95% Clopper-Pearson intervals")
     for column in ("ε", "clean acc.", "robust acc.", "acc. lost", "success rate", "median norm", "queries"):
         table.add_column(column, justify="right")
-    clean = assessment.clean_accuracy
+    clean, (low, high) = assessment.clean_accuracy, assessment.clean_accuracy_ci
     for key, row in details["eps"].items():
         lost = 100.0 * (clean - row["robust_accuracy"])
-        marker = " *" if float(key) == assessment.budget_eps else ""
+        marker, (r_low, r_high) = (
+            " *" if float(key) == assessment.budget_eps else "",
+            row["robust_accuracy_ci"],
+        )
         table.add_row(
             key + marker,
-            f"{clean:.1%}",
-            f"{row['robust_accuracy']:.1%}",
+            f"{clean:.1%} [{low:.0%}, {high:.0%}]",
+            f"{row['robust_accuracy']:.1%} [{r_low:.0%}, {r_high:.0%}]",
             f"{lost:.1f} pts [{accuracy_loss(lost).label}]",
             _fmt(row["success_rate"], ".1%"),
             _fmt(row["median_norm"], ".4g"),
