@@ -8,8 +8,8 @@ which a single false positive is a rate of ``f`` or less. Below it the only reac
 false-positive rate the sample cannot bound anywhere near ``f``.
 
 Example:
-    >>> clopper_pearson(5, 10)
-    (0.187086..., 0.812913...)
+    >>> tuple(round(end, 4) for end in clopper_pearson(5, 10))
+    (0.1871, 0.8129)
     >>> min_negatives(0.001), fpr_measurable(0.001, 72)
     (1000, False)
 """
@@ -17,8 +17,6 @@ Example:
 from __future__ import annotations
 
 import math
-
-from scipy import stats
 
 from mlarmor._validation import check_fraction, check_int
 from mlarmor.errors import invalid_parameter
@@ -59,6 +57,8 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
         InvalidParameterError: If ``n < 1``, ``k`` is outside ``[0, n]`` or ``confidence`` is not in
             ``(0, 1)``.
     """
+    from scipy import stats  # here, not at import: the CLI's tables import this module
+
     owner = "clopper_pearson"
     trials = check_int(n, "n", owner, low=1)
     events = check_int(k, "k", owner, low=0)
@@ -93,6 +93,8 @@ def auc_interval(
     Returns:
         ``(low, high)`` around ``auc``.
     """
+    from scipy import stats
+
     owner = "auc_interval"
     n1 = check_int(n_positive, "n_positive", owner, low=1)
     n2 = check_int(n_negative, "n_negative", owner, low=1)

@@ -95,7 +95,7 @@ def test_72_non_members_cannot_rate_from_a_tpr_at_0_1_pct_fpr(customers: dict[st
     assert nonmembers_ci == clopper_pearson(round(audit.target_accuracy[1] * 72), 72)
 
 
-def test_privacy_cli_reports_intervals_and_warns(customers: dict[str, Path]) -> None:
+def test_privacy_cli_reports_intervals_and_warns(customers: dict[str, Path], tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         [
@@ -121,13 +121,14 @@ def test_privacy_cli_reports_intervals_and_warns(customers: dict[str, Path]) -> 
         [
             "privacy", "--model", str(customers["mlp"]), "--members", str(customers["members"]),
             "--nonmembers", str(customers["heldout"]), "--label-column", "status",
-            "--reference-models", "0",
+            "--reference-models", "0", "-o", str(tmp_path / "table.txt"),
         ],
-        env={"COLUMNS": "240"},
     )  # fmt: skip
-    assert "n/a (< 1000)" in table.stdout
-    assert "with 95% intervals" in table.stdout
-    assert f"{best['auc']:.3f} [{best['auc_ci'][0]:.2f}, {best['auc_ci'][1]:.2f}]" in table.stdout
+    assert table.exit_code == 0, table.output
+    text = (tmp_path / "table.txt").read_text(encoding="utf-8")  # 120 columns wide
+    assert "n/a (< 1000)" in text
+    assert "with 95% intervals" in text
+    assert f"{best['auc']:.3f} [{best['auc_ci'][0]:.2f}, {best['auc_ci'][1]:.2f}]" in text
 
 
 def test_evasion_on_30_samples_reports_intervals_and_warns(customers: dict[str, Path]) -> None:
