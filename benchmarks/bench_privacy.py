@@ -145,7 +145,8 @@ def dp_audit(members: Dataset, nonmembers: Dataset, args: argparse.Namespace) ->
         f"{seconds:.1f} s"
     )
     for o in audit.outcomes:
-        print(f"    {o.name:<20} AUC {o.metrics.auc:.3f}  TPR@1%FPR {o.metrics.tpr_at_fpr['0.01']:.1%}")
+        tpr = o.metrics.tpr_at_fpr.get("0.01", float("nan"))  # absent below 100 non-members
+        print(f"    {o.name:<20} AUC {o.metrics.auc:.3f}  TPR@1%FPR {tpr:.1%}")
     return {
         "epsilon_spent": float(clf.epsilon_),
         "best_auc": float(best.metrics.auc),

@@ -61,7 +61,9 @@ def test_audit_measures_every_default_attack(audit) -> None:
         m = o.metrics
         assert 0.0 <= m.auc <= 1.0
         assert 0.5 <= m.balanced_accuracy <= 1.0
-        assert set(m.tpr_at_fpr) == {"0.001", "0.01"}
+        # 400 non-members measure a 1% FPR (100 needed) but not 0.1% (1000 needed).
+        assert set(m.tpr_at_fpr) == set(m.tpr_at_fpr_ci) == {"0.01"}
+        assert m.unmeasured_fprs == {"0.001": 1000}
         assert m.epsilon.epsilon >= 0.0
         assert o.scores.shape == (800,)
     assert audit.n_members == audit.n_nonmembers == 400
@@ -79,7 +81,9 @@ def test_report(audit) -> None:
     assert data["kind"] == "privacy"
     lira = data["attacks"]["lira-online"]
     assert set(lira) >= {"auc", "balanced_accuracy", "tpr_at_fpr", "epsilon_lower_bound"}
-    assert set(lira["tpr_at_fpr"]) == {"0.001", "0.01"}
+    assert set(lira["tpr_at_fpr"]) == {"0.01"}
+    low, high = lira["tpr_at_fpr_ci"]["0.01"]
+    assert low <= lira["tpr_at_fpr"]["0.01"] <= high
     finding = data["findings"][0]
     assert finding["id"] == "privacy.membership-inference"
     assert finding["atlas"] == ["AML.T0024.000"]
@@ -143,12 +147,28 @@ def test_bad_input(split, target, change, message) -> None:
 def test_severity_thresholds(audit) -> None:
     from dataclasses import replace
 
-    m = audit.best.metrics
+    # A million of each: the intervals shrink to the point estimates.
+    m = replace(audit.best.metrics, n_members=10**6, n_nonmembers=10**6)
     assert privacy_severity(replace(m, auc=0.5, tpr_at_fpr={"0.001": 0.0, "0.01": 0.0})) == Severity.NONE
     assert privacy_severity(replace(m, auc=0.56, tpr_at_fpr={"0.001": 0.0, "0.01": 0.0})) == Severity.LOW
     assert privacy_severity(replace(m, auc=0.5, tpr_at_fpr={"0.001": 0.0, "0.01": 0.06})) == Severity.MEDIUM
     assert privacy_severity(replace(m, auc=0.5, tpr_at_fpr={"0.001": 0.03, "0.01": 0.06})) == Severity.HIGH
     assert privacy_severity(replace(m, auc=0.5, tpr_at_fpr={"0.001": 0.2, "0.01": 0.3})) == Severity.CRITICAL
+
+
+def test_severity_reads_lower_bounds_at_measurable_levels(audit) -> None:
+    from dataclasses import replace
+
+    m = replace(audit.best.metrics, auc=0.5, n_members=400, n_nonmembers=400)
+    # 0.1% FPR needs 1000 non-members: a TPR there sets nothing, even when inserted by hand.
+    assert privacy_severity(replace(m, tpr_at_fpr={"0.001": 0.5})) == Severity.NONE
+    # 24 of 400 members (6%) at 1% FPR: the interval reaches below 5%, so not medium yet.
+    assert privacy_severity(replace(m, tpr_at_fpr={"0.01": 24 / 400})) == Severity.NONE
+    assert privacy_severity(replace(m, tpr_at_fpr={"0.01": 40 / 400})) == Severity.MEDIUM
+    # AUC 0.62 on 400 + 400 has a lower end above 0.58: low; on 30 + 30 it shows nothing.
+    assert privacy_severity(replace(m, auc=0.62, tpr_at_fpr={})) == Severity.LOW
+    tiny = replace(m, auc=0.62, n_members=30, n_nonmembers=30, tpr_at_fpr={})
+    assert privacy_severity(tiny) == Severity.NONE
 
 
 def test_cli(split, target, tmp_path: Path) -> None:

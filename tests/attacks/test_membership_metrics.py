@@ -198,14 +198,22 @@ def test_membership_metrics_and_json() -> None:
     d = result.to_dict()
     assert set(d) == {
         "auc",
+        "auc_ci",
         "balanced_accuracy",
         "threshold",
         "tpr_at_fpr",
+        "tpr_at_fpr_ci",
+        "unmeasured_fprs",
+        "confidence",
         "epsilon_lower_bound",
         "n_members",
         "n_nonmembers",
     }
-    assert set(d["tpr_at_fpr"]) == {"0.001", "0.01", "0.1"}
+    assert set(d["tpr_at_fpr"]) == set(d["tpr_at_fpr_ci"]) == {"0.001", "0.01", "0.1"}
+    assert d["unmeasured_fprs"] == {}
+    for key, (low, high) in d["tpr_at_fpr_ci"].items():
+        assert low <= d["tpr_at_fpr"][key] <= high
+    assert d["auc_ci"][0] < d["auc"] < d["auc_ci"][1]
     assert json.loads(json.dumps(d, allow_nan=False)) == d
     assert d["epsilon_lower_bound"]["epsilon"] == result.epsilon.epsilon
 
@@ -288,7 +296,7 @@ def test_epsilon_needs_two_of_each_kind() -> None:
         epsilon_lower_bound([0.1, 0.2, 0.3], [True, False, False])
 
 
-@pytest.mark.parametrize("fprs", [(0.01, 2.0), "0.01", (0.01, "x"), 0.01])
+@pytest.mark.parametrize("fprs", [(0.01, 2.0), "0.01", (0.01, "x"), 0.01, (0.0,)])
 def test_membership_metrics_rejects_bad_fprs(fprs: object) -> None:
     with pytest.raises(InvalidParameterError, match="'fprs' parameter"):
         membership_metrics(GOOD_S, GOOD_M, fprs=fprs)  # type: ignore[arg-type]
@@ -321,3 +329,18 @@ def test_the_detectors_auc_is_this_auc() -> None:
         assert mann_whitney_auc(neg, pos) == auc(scores, is_member)  # one implementation, same bits
         pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
         assert mann_whitney_auc(neg, pos) == pytest.approx(pairs, abs=1e-12)
+
+
+def test_membership_metrics_leave_out_what_the_non_members_cannot_measure() -> None:
+    # 72 non-members: the smallest non-zero FPR is 1/72 = 1.4%, so neither 0.1% nor 1% is measurable.
+    rng = np.random.default_rng(0)
+    is_member = np.r_[np.ones(72, bool), np.zeros(72, bool)]
+    scores = np.r_[rng.normal(1.0, 1.0, 72), rng.normal(0.0, 1.0, 72)]
+    result = membership_metrics(scores, is_member, fprs=(0.001, 0.01, 0.05))
+    assert result.tpr_at_fpr == {"0.05": tpr_at_fpr(scores, is_member, 0.05)}
+    assert result.unmeasured_fprs == {"0.001": 1000, "0.01": 100}
+    k = round(result.tpr_at_fpr["0.05"] * 72)
+    low, high = result.tpr_at_fpr_ci["0.05"]
+    # Clopper-Pearson by its definition: the binomial tails at the ends are 2.5% each.
+    assert stats.binom.sf(k - 1, 72, low) == pytest.approx(0.025, rel=1e-6)
+    assert stats.binom.cdf(k, 72, high) == pytest.approx(0.025, rel=1e-6)

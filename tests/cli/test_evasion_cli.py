@@ -227,7 +227,7 @@ def test_transfer_from_a_surrogate_file(models: dict[str, Path]) -> None:
         "--fail-on", "critical", "--no-reliability-checks",
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)  # warnings go to stderr
     assert report["robust_accuracy"]["0.2"] < report["clean_accuracy"] - 0.3
     # A surrogate without gradients is refused with the reason.
     result = _run(

@@ -166,7 +166,7 @@ def test_explicit_test_set(files: dict[str, Path], tmp_path: Path) -> None:
         "--epochs", "1", "--attack", "fgsm", "--n-samples", "40", "-f", "json", "--fail-on", "critical",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["defense"]["train_samples"] == train.n
     assert report["metadata"]["test"] == str(tmp_path / "test.npz")
 
@@ -179,7 +179,7 @@ def test_feature_squeezing_on_a_black_box_model(files: dict[str, Path], tmp_path
         "-f", "json", "--fail-on", "critical", "--no-reliability-checks", "--bits", "5",
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.output  # 1: a finding reached --fail-on
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["kind"] == "harden"
     defense = report["defense"]
     assert defense["method"] == "feature-squeezing"

@@ -303,7 +303,7 @@ def test_cli_dp_report_and_saved_weights(factory: Path, tmp_path: Path) -> None:
          "--epsilon", "1", "--epochs", "2", "--lr", "0.01", "--save", str(saved), "-f", "json"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["kind"] == "harden"
     defense = report["defense"]
     assert defense["method"] == "dp"

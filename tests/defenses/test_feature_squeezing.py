@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.multiclass import OutputCodeClassifier
 from torch import nn
 
+from mlarmor._stats import clopper_pearson
 from mlarmor.attacks import create
 from mlarmor.data import load_dataset
 from mlarmor.defenses import DetectionReport, FeatureSqueezing, median_smooth, reduce_bit_depth
@@ -220,6 +221,12 @@ def test_detects_pgd_examples(bit_depth_detector, cnn, digits, pgd) -> None:
     expected_auc = roc_auc_score(labels, np.r_[clean_scores, bit_depth_detector.score(adv_only)])
     assert report.auc == pytest.approx(expected_auc)
     assert json.loads(json.dumps(report.to_dict())) == report.to_dict()
+    # Each rate comes with its 95% Clopper-Pearson interval over its own count.
+    flagged = int(bit_depth_detector.detect(adv_only).sum())
+    assert report.detection_rate_ci == clopper_pearson(flagged, report.n_adversarial)
+    alarms = int(bit_depth_detector.detect(digits["x_eval"]).sum())
+    assert report.false_alarm_rate_ci == clopper_pearson(alarms, report.n_clean)
+    assert report.to_dict()["false_alarm_rate_ci"] == list(report.false_alarm_rate_ci)
 
 
 @pytest.mark.parametrize("with_labels", [True, False])

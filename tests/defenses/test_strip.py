@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlarmor._stats import clopper_pearson
 from mlarmor.data import load_dataset
 from mlarmor.defenses.runtime import STRIP, StripReport, strip_entropy
 from mlarmor.errors import InvalidParameterError, NotFittedError, UnsupportedModelError
@@ -83,6 +84,10 @@ def test_detects_triggered_inputs_at_the_chosen_false_rejection_rate(
     assert (report.n_clean, report.n_triggered) == (len(digits["x_eval"]), len(digits["x_triggered"]))
     assert report.threshold == fitted.threshold_
     assert json.loads(json.dumps(report.to_dict())) == report.to_dict()
+    caught = round(report.detection_rate * report.n_triggered)
+    assert report.detection_rate_ci == clopper_pearson(caught, report.n_triggered)
+    assert report.detection_rate_ci[0] < report.detection_rate <= report.detection_rate_ci[1]
+    assert report.to_dict()["false_rejection_rate_ci"] == list(report.false_rejection_rate_ci)
 
 
 def test_triggered_inputs_have_lower_entropy(fitted: STRIP, digits: dict[str, Any]) -> None:

@@ -45,9 +45,11 @@ def test_dp_training(spent: float, delta: float, n: int, expected: Severity) -> 
         (0.5, 0.02, 0.02, H),
         (0.5, 0.10, 0.10, C),
         (0.549, 0.019, 0.049, N),
+        (0.5, None, None, N),  # unmeasured levels set nothing
+        (0.61, None, None, M),
     ],
 )
-def test_membership(auc: float, tpr_low: float, tpr_1: float, expected: Severity) -> None:
+def test_membership(auc: float, tpr_low: float | None, tpr_1: float | None, expected: Severity) -> None:
     assert rules.membership(auc, tpr_low, tpr_1) == expected
 
 

@@ -23,6 +23,15 @@ accuracy lost (points)         severity
 feature's range and ``"std"`` in each feature's standard deviations (see :mod:`mlarmor.assess._units`).
 The default, ``"auto"``, is ``"range"`` for flat features (tables) and ``"absolute"`` for images.
 
+Every accuracy comes with its 95% Clopper-Pearson interval (``clean_accuracy_ci``,
+``robust_accuracy_ci``, and ``accuracy_lost_ci`` for the points lost, a paired count). The severity
+reads the **point estimate** of the points lost, not an interval end: each point lost is an
+adversarial example the attack found and the model misclassified, so the loss is demonstrated on the
+evaluated samples, never noise, and rating it down because the sample is small would hide a real
+weakness. What a small sample cannot do is say how far the figure carries to the population: below
+100 samples :func:`evaluate_evasion` warns (:class:`~mlarmor.errors.MlarmorWarning`) and the
+finding's description gives the intervals.
+
 Example:
     >>> from mlarmor.assess import evaluate_evasion, to_report
     >>> assessment = evaluate_evasion(target, dataset, eps=[0.05, 0.1])  # doctest: +SKIP
@@ -36,6 +45,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +54,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlarmor._progress import Progress, step
+from mlarmor._stats import SMALL_SAMPLE, clopper_pearson, interval_text
 from mlarmor._validation import check_choice
 from mlarmor.assess._labels import matched
 from mlarmor.assess._units import EpsUnit, FeatureBudget, in_units, resolve_unit
 from mlarmor.assess.reliability import check_reliability
 from mlarmor.attacks import EvasionResult, FixedBudgetAttack, Norm, available, create
 from mlarmor.data import Dataset
-from mlarmor.errors import InputError, InvalidParameterError, invalid_parameter
+from mlarmor.errors import InputError, InvalidParameterError, MlarmorWarning, invalid_parameter
 from mlarmor.findings import Family, Finding, Location
 from mlarmor.risk.catalogue import BLACK_BOX, EVADE, EVASION_ACCURACY_LOSS, TRANSFER, WHITE_BOX
 from mlarmor.risk.severity import accuracy_loss as severity_for_loss
@@ -150,6 +161,28 @@ class EvasionAssessment:
     def robust_accuracy(self) -> dict[str, float]:
         """Accuracy under attack, keyed by :func:`eps_key`."""
         return {eps_key(r.eps): _rounded(r.robust_accuracy) for r in self.results}
+
+    @property
+    def clean_accuracy_ci(self) -> tuple[float, float]:
+        """95% Clopper-Pearson interval of :attr:`clean_accuracy`."""
+        r = self.results[0]
+        return clopper_pearson(int(np.count_nonzero(r.y_pred_clean == r.y)), r.n_samples)
+
+    @property
+    def robust_accuracy_ci(self) -> dict[str, tuple[float, float]]:
+        """95% Clopper-Pearson interval of each robust accuracy, keyed by :func:`eps_key`."""
+        return {eps_key(r.eps): _robust_ci(r) for r in self.results}
+
+    @property
+    def accuracy_lost_ci(self) -> tuple[float, float]:
+        """95% Clopper-Pearson interval of :attr:`accuracy_lost`, in percentage points.
+
+        The loss is a paired count: the samples classified correctly that the attack fooled.
+        """
+        r = self.result_at(self.budget_eps)
+        lost = int(np.count_nonzero((r.y_pred_clean == r.y) & r.success))
+        low, high = clopper_pearson(lost, r.n_samples)
+        return round(100.0 * low, 6), round(100.0 * high, 6)
 
     def result_at(self, eps: float) -> EvasionResult:
         """The result for budget ``eps``.
@@ -290,6 +323,15 @@ def evaluate_evasion(
     with step(progress, f"attacking {len(y)} samples with {attack} at ε = {list(levels)}"):
         results = built(target, x, y, eps=list(levels), constraints=dataset if dataset.constrained else None)
     seconds = time.perf_counter() - start
+    if len(indices) < SMALL_SAMPLE:
+        low, high = clopper_pearson(int(np.count_nonzero(results[0].y_pred_clean == y)), len(indices))
+        warnings.warn(
+            f"Only {len(indices)} samples were attacked: their accuracies are uncertain by several points "
+            f"(the clean accuracy's 95% interval is [{low:.1%}, {high:.1%}]). Attack at least {SMALL_SAMPLE} "
+            "samples (--n-samples, and data with that many rows) for figures that carry to new data.",
+            MlarmorWarning,
+            stacklevel=2,
+        )
     assessment = EvasionAssessment(
         attack=attack,
         params=dict(built.params),
@@ -376,12 +418,17 @@ def _jsonable(value: object) -> Any:
     return name if isinstance(name, str) else type(value).__name__
 
 
+def _robust_ci(result: EvasionResult) -> tuple[float, float]:
+    return clopper_pearson(int(result.n_samples - np.count_nonzero(result.success)), result.n_samples)
+
+
 def _per_eps(result: EvasionResult) -> dict[str, Any]:
     correct = result.y_pred_clean == result.y
     fooled = result.success & correct
     queries = result.queries
     return {
         "robust_accuracy": _rounded(result.robust_accuracy),
+        "robust_accuracy_ci": list(_robust_ci(result)),
         "success_rate": _jsonable(_rounded(result.success_rate)),
         "median_norm": float(np.median(result.norms[fooled])) if fooled.any() else None,
         "mean_queries": float(np.mean(queries)) if isinstance(queries, np.ndarray) else None,
@@ -398,6 +445,15 @@ def _finding(assessment: EvasionAssessment) -> Finding:
     technique = TRANSFER if assessment.attack == "transfer" else WHITE_BOX if white_box else BLACK_BOX
     box = "white-box" if assessment.capability == "gradients" else "black-box"
     clean, robust = assessment.clean_accuracy, _rounded(budget.robust_accuracy)
+    clean_ci, robust_ci = assessment.clean_accuracy_ci, _robust_ci(budget)
+    lost_ci = assessment.accuracy_lost_ci
+    small = (
+        f" Only {assessment.n_samples} samples were evaluated (fewer than {SMALL_SAMPLE}): the figures "
+        "hold for these samples, but on new data they may differ by as much as the intervals say; "
+        "evaluate more samples."
+        if assessment.n_samples < SMALL_SAMPLE
+        else ""
+    )
     fallback = (
         f" The target gives no gradients, so the default 'auto' ran the black-box {assessment.attack} "
         "attack instead of the white-box ensemble: black-box attacks find fewer adversarial examples, so "
@@ -416,9 +472,12 @@ def _finding(assessment: EvasionAssessment) -> Finding:
             f"Within the declared threat budget ({norm} ε={assessment.budget_eps:g}, "
             f"{_UNIT_WORDS[assessment.eps_unit]}) a "
             f"{box} attacker makes the model misclassify {lost:.1f} percentage points more of the "
-            f"{assessment.n_samples} evaluated samples. Severity thresholds on the accuracy lost: ≥ 50 "
-            "points critical, ≥ 25 high, ≥ 10 medium, > 0 low. Robust accuracy under one attack is an "
-            "upper bound: a stronger attack can only lower it." + fallback
+            f"{assessment.n_samples} evaluated samples (95% intervals: clean accuracy "
+            f"{interval_text(clean_ci)}, robust accuracy {interval_text(robust_ci)}, "
+            f"points lost {interval_text(lost_ci, '.1f')}). Severity thresholds on the accuracy lost "
+            "(the measured points: each is an adversarial example found): ≥ 50 points critical, ≥ 25 "
+            "high, ≥ 10 medium, > 0 low. Robust accuracy under one attack is an upper bound: a stronger "
+            "attack can only lower it." + small + fallback
         ),
         impact=min(1.0, lost / 100.0),
         evidence={
@@ -428,8 +487,11 @@ def _finding(assessment: EvasionAssessment) -> Finding:
             "norm": assessment.norm,
             "budget_eps": assessment.budget_eps,
             "clean_accuracy": clean,
+            "clean_accuracy_ci": list(clean_ci),
             "robust_accuracy": robust,
+            "robust_accuracy_ci": list(robust_ci),
             "accuracy_lost_points": round(lost, 4),
+            "accuracy_lost_points_ci": list(lost_ci),
             "success_rate": _jsonable(_rounded(budget.success_rate)),
             "n_samples": assessment.n_samples,
             "seed": assessment.seed,
@@ -445,7 +507,8 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
     """Build the ``kind="evasion"`` report of ``assessment``.
 
     Fills ``clean_accuracy``, ``robust_accuracy`` (keyed by :func:`eps_key`), ``attacks`` (per attack:
-    parameters, norm, capability, seconds and per-ε ``robust_accuracy``, ``success_rate``,
+    parameters, norm, capability, seconds and per-ε ``robust_accuracy``, its 95% interval
+    ``robust_accuracy_ci``, ``success_rate``,
     ``median_norm`` of the successful perturbations, ``mean_queries``, ``total_queries``), one
     finding (see the module docstring for the severity thresholds) and then the reliability findings
     (``evasion.reliability.*``, see :func:`~mlarmor.assess.check_reliability`).
@@ -484,8 +547,13 @@ def to_report(assessment: EvasionAssessment, *, metadata: Mapping[str, Any] | No
         n_samples=assessment.n_samples,
         seed=assessment.seed,
         clean_accuracy=assessment.clean_accuracy,
+        clean_accuracy_ci=assessment.clean_accuracy_ci,
         robust_accuracy=assessment.robust_accuracy,
-        per_eps={k: EpsResult(**v) for k, v in details["eps"].items()},
+        robust_accuracy_ci=assessment.robust_accuracy_ci,
+        per_eps={
+            k: EpsResult(**{name: value for name, value in v.items() if name != "robust_accuracy_ci"})
+            for k, v in details["eps"].items()
+        },
         seconds=details["seconds"],
         label_mapping=None if assessment.label_mapping is None else dict(assessment.label_mapping),
         **_limits(assessment),

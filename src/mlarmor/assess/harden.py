@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mlarmor._progress import Progress, silent, step
+from mlarmor._stats import interval_text
 from mlarmor._validation import check_choice, check_fraction, check_int, check_positive, check_seed
 from mlarmor.assess._files import check_writable, save_json, save_module
 from mlarmor.assess._labels import matched
@@ -599,8 +600,12 @@ def _detector_finding(result: HardeningResult) -> Finding:
         description=(
             f"Fitted on {result.train_samples} clean samples (threshold at a "
             f"{result.params['false_alarm_rate']:.0%} false-alarm rate), the detector was scored on {n} "
-            f"held-out samples and their {attack} adversarial examples (ε={eps:g}). Adversarial examples "
-            f"it misses cost {undetected:.1f} accuracy points (it catches {caught:.1f}). "
+            f"held-out samples and their {attack} adversarial examples (ε={eps:g}). It flags "
+            f"{evaluation.detection_rate:.1%} of the {evaluation.n_adversarial} successful ones (95% CI "
+            f"{interval_text(evaluation.detection_rate_ci)}) and {evaluation.false_alarm_rate:.1%} of the "
+            f"{evaluation.n_clean} clean ones (95% CI {interval_text(evaluation.false_alarm_rate_ci)}). "
+            f"Adversarial examples it misses cost {undetected:.1f} accuracy points (it catches "
+            f"{caught:.1f}). "
             "Severity thresholds on the points missed: ≥ 50 critical, ≥ 25 high, ≥ 10 medium, > 0 low. An "
             "attacker who knows the squeezers can adapt to them: treat the detector as a tripwire, not as "
             "robustness."
@@ -608,7 +613,11 @@ def _detector_finding(result: HardeningResult) -> Finding:
         impact=min(1.0, undetected / 100.0),
         evidence={
             "detection_rate": evaluation.detection_rate,
+            "detection_rate_ci": list(evaluation.detection_rate_ci),
             "false_alarm_rate": evaluation.false_alarm_rate,
+            "false_alarm_rate_ci": list(evaluation.false_alarm_rate_ci),
+            "n_adversarial": evaluation.n_adversarial,
+            "n_clean": evaluation.n_clean,
             "auc": evaluation.auc,
             "threshold": evaluation.threshold,
             "points_missed": round(undetected, 2),

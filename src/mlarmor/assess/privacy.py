@@ -5,13 +5,19 @@ data from the same population), trains reference models with the target's recipe
 the pooled data (each example in exactly half of them, in parallel, cached), computes every model's
 outputs on the pool once, runs the attacks on those outputs and measures each with AUC, balanced
 accuracy, TPR at 0.1% and 1% FPR and the empirical ε lower bound. :func:`to_privacy_report` turns the
-result into a report with one finding whose severity comes from the strongest attack:
+result into a report with one finding whose severity comes from the strongest attack, read on the
+**lower ends** of the 95% intervals (Clopper-Pearson for a TPR, Hanley-McNeil for the AUC), so that
+a rating is one the sample demonstrates:
 
 * **critical**: TPR ≥ 10% at 0.1% FPR (a tenth of the members identified with almost no false alarm);
 * **high**: TPR ≥ 2% at 0.1% FPR, or AUC ≥ 0.75;
 * **medium**: TPR ≥ 5% at 1% FPR, or AUC ≥ 0.6;
 * **low**: AUC ≥ 0.55;
 * **none** otherwise (no attack does clearly better than guessing).
+
+A TPR at FPR ``f`` is measured only with at least ``ceil(1 / f)`` non-members (1000 for 0.1%, 100
+for 1%); with fewer it is not reported and sets nothing, and :func:`audit_membership` warns
+(:class:`~mlarmor.errors.MlarmorWarning`) that the severity cannot reach the levels it needs.
 """
 
 from __future__ import annotations
@@ -19,19 +25,21 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from mlarmor._stats import clopper_pearson, fpr_measurable, interval_text, min_negatives
 from mlarmor.attacks.inference.attribute import AttributeResult
 from mlarmor.attacks.inference.membership import MembershipAttack, MembershipEvidence, default_attacks
 from mlarmor.attacks.inference.metrics import MembershipMetrics, membership_metrics, most_exposed
 from mlarmor.attacks.inference.signals import probabilities
 from mlarmor.data import Dataset
 from mlarmor.defenses.runtime.obfuscation import ObfuscatedTarget, obfuscate_scores
-from mlarmor.errors import InvalidParameterError, invalid_parameter
+from mlarmor.errors import InvalidParameterError, MlarmorWarning, invalid_parameter
 from mlarmor.findings import Finding, Location, Severity
 from mlarmor.risk import severity as rules
 from mlarmor.risk.catalogue import ATTRIBUTE_INFERENCE, MEMBERSHIP_INFERENCE, MODEL_INVERSION
@@ -48,11 +56,14 @@ __all__ = [
     "inversion_finding",
     "inversion_severity",
     "privacy_severity",
+    "sample_note",
     "to_privacy_report",
 ]
 
 Access = Literal["scores", "labels"]
 _OWNER = "audit_membership"
+# The FPR levels the severity rules read (rules.membership): TPR at 0.1% and at 1% FPR.
+_RULE_FPRS = ("0.001", "0.01")
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,14 @@ class PrivacyAudit:
     reference_seconds: float
     exposed: tuple[tuple[int, float], ...]
     target_accuracy: tuple[float, float]
+
+    @property
+    def target_accuracy_ci(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """95% Clopper-Pearson intervals of the target's accuracy on members and on non-members."""
+        return (
+            clopper_pearson(round(self.target_accuracy[0] * self.n_members), self.n_members),
+            clopper_pearson(round(self.target_accuracy[1] * self.n_nonmembers), self.n_nonmembers),
+        )
 
     @property
     def best(self) -> AttackOutcome:
@@ -296,6 +315,9 @@ def audit_membership(
         outcomes.append(AttackOutcome(label_only.label, full, metrics, time.perf_counter() - t0))
     if not outcomes:
         raise InvalidParameterError("No attack could run: pass at least one attack.")
+    note = sample_note(nonmembers.n)
+    if note:
+        warnings.warn(note, MlarmorWarning, stacklevel=2)
     best = max(outcomes, key=lambda o: (o.metrics.tpr_at_fpr.get("0.01", 0.0), o.metrics.auc))
     finite = np.where(np.isnan(best.scores), -np.inf, best.scores)
     top = most_exposed(finite, is_member, k=min(n_exposed, members.n))
@@ -377,10 +399,40 @@ def _outcome(
     return AttackOutcome(name, scores, membership_metrics(scores, is_member, delta=delta, seed=seed), seconds)
 
 
+def sample_note(n_nonmembers: int) -> str:
+    """What ``n_nonmembers`` non-members cannot measure of the severity rules' FPR levels ("" if nothing)."""
+    missing = [k for k in _RULE_FPRS if not fpr_measurable(float(k), n_nonmembers)]
+    if not missing:
+        return ""
+    levels = " or ".join(f"{100 * float(k):g}% FPR (needs {min_negatives(float(k))})" for k in missing)
+    rest = "the other FPR level and the AUC" if len(missing) < len(_RULE_FPRS) else "the AUC alone"
+    return (
+        f"Only {n_nonmembers} non-members: too few to measure a TPR at {levels}, so it is not reported "
+        f"and the membership severity rests on {rest}. Audit with at least "
+        f"{min_negatives(float(missing[0]))} held-out examples (--nonmembers) for the full severity scale."
+    )
+
+
 def privacy_severity(metrics: MembershipMetrics) -> Severity:
-    """Severity of the strongest attack's metrics (:func:`mlarmor.risk.severity.membership`)."""
-    tpr = metrics.tpr_at_fpr
-    return rules.membership(metrics.auc, tpr.get("0.001", 0.0), tpr.get("0.01", 0.0))
+    """Severity of the strongest attack's metrics (:func:`mlarmor.risk.severity.membership`).
+
+    The rule reads the lower ends of the intervals (:attr:`MembershipMetrics.auc_ci`,
+    :attr:`MembershipMetrics.tpr_at_fpr_ci`) and only the FPR levels the non-members can measure.
+    """
+    lows = {
+        key: interval[0]
+        for key, interval in metrics.tpr_at_fpr_ci.items()
+        if fpr_measurable(float(key), metrics.n_nonmembers)
+    }
+    return rules.membership(metrics.auc_ci[0], lows.get("0.001"), lows.get("0.01"))
+
+
+def _rate(metrics: MembershipMetrics, key: str) -> str:
+    """``"12.00% (95% CI [9.10%, 15.40%])"``, or why the level is not reported."""
+    if key not in metrics.tpr_at_fpr:
+        return f"not measurable with {metrics.n_nonmembers} non-members"
+    low, high = metrics.tpr_at_fpr_ci[key]
+    return f"{metrics.tpr_at_fpr[key]:.2%} (95% CI {interval_text((low, high), '.2%')})"
 
 
 def to_privacy_report(audit: PrivacyAudit, *, metadata: Mapping[str, Any] | None = None) -> Report:
@@ -389,32 +441,48 @@ def to_privacy_report(audit: PrivacyAudit, *, metadata: Mapping[str, Any] | None
     severity = privacy_severity(best.metrics)
     attacks = {o.name: {**o.metrics.to_dict(), "seconds": round(o.seconds, 4)} for o in audit.outcomes}
     m = best.metrics
+    auc_text = interval_text(m.auc_ci, ".3f")
+    if "0.01" in m.tpr_at_fpr:
+        headline = (
+            f"identifies {m.tpr_at_fpr['0.01']:.1%} of members at 1% false positives (AUC {m.auc:.3f}, "
+            f"95% CI {auc_text})"
+        )
+    else:
+        headline = (
+            f"reaches AUC {m.auc:.3f} (95% CI {auc_text}); too few non-members to measure a TPR at 1% "
+            "false positives"
+        )
+    note = sample_note(m.n_nonmembers)
+    target_ci = audit.target_accuracy_ci
     finding = MEMBERSHIP_INFERENCE.finding(
-        title=(
-            f"Membership inference: {best.name} identifies {m.tpr_at_fpr.get('0.01', 0.0):.1%} of members "
-            f"at 1% false positives (AUC {m.auc:.3f})"
-        ),
+        title=f"Membership inference: {best.name} {headline}",
         severity=severity,
         description=(
             f"{len(audit.outcomes)} attacks tried to tell the {audit.n_members} training examples from "
             f"{audit.n_nonmembers} held-out ones using the target's {audit.access} and {audit.n_reference} "
-            f"reference models. The strongest, {best.name}, reaches AUC {m.auc:.3f}, TPR "
-            f"{m.tpr_at_fpr.get('0.001', 0.0):.2%} at 0.1% FPR and {m.tpr_at_fpr.get('0.01', 0.0):.2%} at 1% "
-            "FPR; "
+            f"reference models. The strongest, {best.name}, reaches AUC {m.auc:.3f} (95% CI "
+            f"{auc_text}), TPR {_rate(m, '0.001')} at 0.1% FPR and {_rate(m, '0.01')} at "
+            "1% FPR; "
             f"the audit implies ε ≥ {m.epsilon.epsilon:.2f} for any differential-privacy guarantee of the "
-            "training (at the stated confidence). Severity: TPR ≥ 10% at 0.1% FPR critical; ≥ 2% or AUC ≥ "
-            "0.75 high; ≥ 5% at 1% FPR or AUC ≥ 0.6 medium; AUC ≥ 0.55 low."
+            "training (at the stated confidence). Severity, on the lower ends of the 95% intervals and at "
+            "measurable FPRs only: TPR ≥ 10% at 0.1% FPR critical; ≥ 2% or AUC ≥ 0.75 high; ≥ 5% at 1% FPR "
+            "or AUC ≥ 0.6 medium; AUC ≥ 0.55 low." + (f" {note}" if note else "")
         ),
         impact=min(1.0, max(0.0, 2.0 * (m.auc - 0.5))),
         evidence={
             "best_attack": best.name,
             "auc": m.auc,
+            "auc_ci": list(m.auc_ci),
             "tpr_at_fpr": dict(m.tpr_at_fpr),
+            "tpr_at_fpr_ci": {k: list(v) for k, v in m.tpr_at_fpr_ci.items()},
+            "unmeasured_fprs": dict(m.unmeasured_fprs),
             "epsilon_lower_bound": m.epsilon.epsilon,
             "n_members": audit.n_members,
             "n_nonmembers": audit.n_nonmembers,
             "n_reference": audit.n_reference,
             "target_accuracy": {"members": audit.target_accuracy[0], "nonmembers": audit.target_accuracy[1]},
+            "target_accuracy_ci": {"members": list(target_ci[0]), "nonmembers": list(target_ci[1])},
+            **({"sample_note": note} if note else {}),
         },
         location=Location(path=audit.target_name, samples=[i for i, _ in audit.exposed]),
         mitigations=None if severity > Severity.NONE else [],
@@ -431,6 +499,7 @@ def to_privacy_report(audit: PrivacyAudit, *, metadata: Mapping[str, Any] | None
         "best_attack": best.name,
         "most_exposed": [{"member": i, "score": s} for i, s in audit.exposed],
         "target_accuracy": {"members": audit.target_accuracy[0], "nonmembers": audit.target_accuracy[1]},
+        "target_accuracy_ci": {"members": list(target_ci[0]), "nonmembers": list(target_ci[1])},
     }
     meta.update(metadata or {})
     return Report(kind="privacy", attacks=attacks, findings=[finding], metadata=meta)

@@ -91,7 +91,10 @@ class PrivacyResult:
             attacks={
                 o.name: MembershipResult(
                     auc=o.metrics.auc,
+                    auc_ci=o.metrics.auc_ci,
                     tpr_at_fpr=dict(o.metrics.tpr_at_fpr),
+                    tpr_at_fpr_ci=o.metrics.tpr_at_fpr_ci,
+                    unmeasured_fprs=dict(o.metrics.unmeasured_fprs),
                     epsilon_lower_bound=o.metrics.epsilon.epsilon,
                 )
                 for o in audit.outcomes

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from mlarmor._stats import interval_text
 from mlarmor.cli._output import print_finding
 from mlarmor.findings import Severity
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from mlarmor.assess.evasion import EvasionAssessment
     from mlarmor.assess.privacy import PrivacyAudit
     from mlarmor.attacks.inference.attribute import AttributeResult
+    from mlarmor.attacks.inference.metrics import MembershipMetrics
     from mlarmor.schema import Report
 
 __all__ = ["print_evasion", "print_harden", "print_label_mapping", "print_privacy"]
@@ -28,6 +30,11 @@ def print_label_mapping(report: Report, out: Console) -> None:
             f"{label} → {index}" for label, index in sorted(mapping.items(), key=lambda kv: kv[1])
         )
         out.print(f"  labels matched to the model's classes: {pairs}", highlight=False)
+
+
+def _ci(interval: Sequence[float], spec: str = ".1%") -> str:
+    """A 95% interval, compactly: ``95% CI [12.3%, 45.6%]``."""
+    return f"95% CI {interval_text((interval[0], interval[1]), spec)}"
 
 
 def print_harden(report: Report, out: Console) -> None:
@@ -81,9 +88,10 @@ def print_harden(report: Report, out: Console) -> None:
             )
     else:
         out.print(
-            f"  detection rate {defense['detection_rate']:.1%} on {defense['n_adversarial']} successful "
-            f"adversarial examples, false alarms {defense['false_alarm_rate']:.1%} on {defense['n_clean']} "
-            f"clean samples, AUC {defense['auc']:.3f}",
+            f"  detection rate {defense['detection_rate']:.1%} ({_ci(defense['detection_rate_ci'])}) on "
+            f"{defense['n_adversarial']} successful adversarial examples, false alarms "
+            f"{defense['false_alarm_rate']:.1%} ({_ci(defense['false_alarm_rate_ci'])}) on "
+            f"{defense['n_clean']} clean samples, AUC {defense['auc']:.3f}",
             highlight=False,
         )
     if defense.get("saved"):
@@ -109,6 +117,13 @@ def _print_attributes(attributes: Sequence[AttributeResult], out: Console) -> No
     out.print(table)
 
 
+def _tpr(metrics: MembershipMetrics, key: str) -> str:
+    """A TPR with its interval, or ``n/a (needs N non-members)`` where the sample cannot measure it."""
+    if key not in metrics.tpr_at_fpr:
+        return f"n/a (< {metrics.unmeasured_fprs.get(key, '?')})"
+    return f"{metrics.tpr_at_fpr[key]:.2%} {interval_text(metrics.tpr_at_fpr_ci[key], '.1%')}"
+
+
 def print_privacy(
     report: Report, audit: PrivacyAudit, out: Console, attributes: Sequence[AttributeResult] = ()
 ) -> None:
@@ -120,12 +135,14 @@ def print_privacy(
         highlight=False,
     )
     print_label_mapping(report, out)
+    on_members, on_nonmembers = audit.target_accuracy_ci
     out.print(
-        f"  target accuracy: {audit.target_accuracy[0]:.1%} on members, {audit.target_accuracy[1]:.1%} on "
-        "non-members",
+        f"  target accuracy: {audit.target_accuracy[0]:.1%} ({_ci(on_members)}) on members, "
+        f"{audit.target_accuracy[1]:.1%} ({_ci(on_nonmembers)}) on non-members",
         highlight=False,
     )
-    table = Table(show_edge=False)
+    caption = "AUC and TPR with 95% intervals; n/a (< N): fewer non-members than that FPR needs"
+    table = Table(show_edge=False, caption=caption)
     for column in ("attack", "AUC", "bal. acc.", "TPR@0.1%FPR", "TPR@1%FPR", "ε ≥", "seconds"):
         table.add_column(column, justify="right")
     best = audit.best.name
@@ -133,10 +150,9 @@ def print_privacy(
         m = o.metrics
         table.add_row(
             f"{o.name}{' *' if o.name == best else ''}",
-            f"{m.auc:.3f}",
+            f"{m.auc:.3f} {interval_text(m.auc_ci, '.2f')}",
             f"{m.balanced_accuracy:.1%}",
-            f"{m.tpr_at_fpr.get('0.001', 0.0):.2%}",
-            f"{m.tpr_at_fpr.get('0.01', 0.0):.2%}",
+            *(_tpr(m, key) for key in ("0.001", "0.01")),
             f"{m.epsilon.epsilon:.2f}",
             f"{o.seconds:.2f}",
         )
@@ -193,17 +209,20 @@ def print_evasion(report: Report, assessment: EvasionAssessment, out: Console) -
     )
     print_label_mapping(report, out)
     _print_units(report, assessment, out)
-    table = Table(show_edge=False)
+    table = Table(show_edge=False, caption="accuracies with 95% Clopper-Pearson intervals")
     for column in ("ε", "clean acc.", "robust acc.", "acc. lost", "success rate", "median norm", "queries"):
         table.add_column(column, justify="right")
-    clean = assessment.clean_accuracy
+    clean, (low, high) = assessment.clean_accuracy, assessment.clean_accuracy_ci
     for key, row in details["eps"].items():
         lost = 100.0 * (clean - row["robust_accuracy"])
-        marker = " *" if float(key) == assessment.budget_eps else ""
+        marker, (r_low, r_high) = (
+            " *" if float(key) == assessment.budget_eps else "",
+            row["robust_accuracy_ci"],
+        )
         table.add_row(
             key + marker,
-            f"{clean:.1%}",
-            f"{row['robust_accuracy']:.1%}",
+            f"{clean:.1%} [{low:.0%}, {high:.0%}]",
+            f"{row['robust_accuracy']:.1%} [{r_low:.0%}, {r_high:.0%}]",
             f"{lost:.1f} pts [{accuracy_loss(lost).label}]",
             _fmt(row["success_rate"], ".1%"),
             _fmt(row["median_norm"], ".4g"),

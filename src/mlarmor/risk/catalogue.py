@@ -281,8 +281,9 @@ MEMBERSHIP_INFERENCE: Final = FindingKind(
     family=Family.INFERENCE,
     atlas=("AML.T0024.000",),
     owasp=("ML04",),
-    rule="The strongest attack: TPR ≥ 10% at 0.1% FPR critical; ≥ 2% or AUC ≥ 0.75 high; ≥ 5% at 1% FPR "
-    "or AUC ≥ 0.6 medium; AUC ≥ 0.55 low.",
+    rule="The strongest attack, on the lower ends of the 95% intervals and at FPRs the non-members can "
+    "measure (1000 for 0.1%, 100 for 1%): TPR ≥ 10% at 0.1% FPR critical; ≥ 2% or AUC ≥ 0.75 high; ≥ 5% "
+    "at 1% FPR or AUC ≥ 0.6 medium; AUC ≥ 0.55 low.",
     severity=rules.membership,
     mitigations=(
         "Train with differential privacy (DP-SGD) at a small ε and re-audit: `mlarmor harden --method dp`.",

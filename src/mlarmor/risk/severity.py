@@ -11,8 +11,9 @@ rule                               severity
                                    ≥ 25 high, ≥ 10 medium, > 0 low, else none
 :func:`dp_training`                ε spent ≤ 1 none, ≤ 10 low, above medium; δ ≥ 1/n at least
                                    medium (and at least low)
-:func:`membership`                 TPR ≥ 10% at 0.1% FPR critical; ≥ 2% or AUC ≥ 0.75 high;
-                                   ≥ 5% at 1% FPR or AUC ≥ 0.6 medium; AUC ≥ 0.55 low
+:func:`membership`                 on the lower ends of the 95% intervals, at measurable FPRs
+                                   only: TPR ≥ 10% at 0.1% FPR critical; ≥ 2% or AUC ≥ 0.75
+                                   high; ≥ 5% at 1% FPR or AUC ≥ 0.6 medium; AUC ≥ 0.55 low
 :func:`inversion`                  ≥ 80% of classes identifiable and gain ≥ 0.3 high; 50% and 0.2
                                    medium; gain > 0.1 low
 :func:`attribute_lift`             none under 0.02 or when the 95% interval reaches 0; ≥ 0.4
@@ -81,12 +82,17 @@ def dp_training(spent: float, delta: float, n: int) -> Severity:
     return max(severity, Severity.MEDIUM) if weak_delta else severity
 
 
-def membership(auc: float, tpr_at_0_1_pct: float, tpr_at_1_pct: float) -> Severity:
-    """Severity of the strongest membership-inference attack.
+def membership(auc: float, tpr_at_0_1_pct: float | None, tpr_at_1_pct: float | None) -> Severity:
+    """Severity of the strongest membership-inference attack, from what the sample demonstrates.
 
-    TPR ≥ 10% at 0.1% FPR critical; ≥ 2% at 0.1% FPR or AUC ≥ 0.75 high; ≥ 5% at 1% FPR or AUC ≥ 0.6
-    medium; AUC ≥ 0.55 low; else none.
+    The arguments are the **lower ends** of the 95% intervals (Hanley-McNeil for the AUC,
+    Clopper-Pearson for the TPRs); a TPR is ``None`` where the non-members cannot measure its FPR
+    (fewer than 1000 for 0.1%, 100 for 1%) and then sets nothing. TPR ≥ 10% at 0.1% FPR critical;
+    ≥ 2% at 0.1% FPR or AUC ≥ 0.75 high; ≥ 5% at 1% FPR or AUC ≥ 0.6 medium; AUC ≥ 0.55 low; else
+    none.
     """
+    tpr_at_0_1_pct = tpr_at_0_1_pct or 0.0
+    tpr_at_1_pct = tpr_at_1_pct or 0.0
     if tpr_at_0_1_pct >= 0.10:
         return Severity.CRITICAL
     if tpr_at_0_1_pct >= 0.02 or auc >= 0.75:

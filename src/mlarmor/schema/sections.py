@@ -99,7 +99,13 @@ class EvasionSection(BaseModel):
     n_samples: int
     seed: int
     clean_accuracy: float
+    clean_accuracy_ci: tuple[float, float] | None = Field(
+        default=None, description="95% Clopper-Pearson interval of the clean accuracy."
+    )
     robust_accuracy: dict[str, float] = Field(description="Accuracy under attack, keyed by ε.")
+    robust_accuracy_ci: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="95% Clopper-Pearson interval of each robust accuracy, keyed by ε."
+    )
     per_eps: dict[str, EpsResult]
     seconds: float
     eps_unit: Literal["absolute", "range", "std"] = Field(
@@ -136,6 +142,12 @@ class DetectorRates(BaseModel):
     threshold: float
     n_clean: int
     n_adversarial: int
+    detection_rate_ci: tuple[float, float] | None = Field(
+        default=None, description="95% Clopper-Pearson interval of the detection rate."
+    )
+    false_alarm_rate_ci: tuple[float, float] | None = Field(
+        default=None, description="95% Clopper-Pearson interval of the false-alarm rate."
+    )
 
 
 class PrivacyBudget(BaseModel):
@@ -180,7 +192,19 @@ class MembershipResult(BaseModel):
     model_config = _FROZEN
 
     auc: float
-    tpr_at_fpr: dict[str, float] = Field(description="TPR at each FPR level the sample can measure.")
+    auc_ci: tuple[float, float] | None = Field(
+        default=None, description="95% interval of the AUC (Hanley-McNeil standard error)."
+    )
+    tpr_at_fpr: dict[str, float] = Field(
+        description="TPR at each FPR level the sample can measure (at least ceil(1/FPR) non-members)."
+    )
+    tpr_at_fpr_ci: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="95% Clopper-Pearson interval of each TPR in tpr_at_fpr."
+    )
+    unmeasured_fprs: dict[str, int] = Field(
+        default_factory=dict,
+        description="FPR levels left out for too few non-members, each with the number it needs.",
+    )
     epsilon_lower_bound: float = Field(description="The ε any DP guarantee of the training must exceed.")
 
 

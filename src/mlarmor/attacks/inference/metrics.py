@@ -6,7 +6,10 @@ least one member and one non-member. The attack predicts "member" when ``score >
 
 Which number to read: the AUC summarises the whole curve but hides what matters for privacy, the
 attack's power when it is almost never wrong; the TPR at a low FPR (0.1 %, 1 %) shows that (Carlini
-et al., "Membership Inference Attacks From First Principles", S&P 2022, arXiv:2112.03570). The
+et al., "Membership Inference Attacks From First Principles", S&P 2022, arXiv:2112.03570). A TPR at
+FPR ``f`` needs at least ``ceil(1 / f)`` non-members (1000 for 0.1 %): :func:`membership_metrics`
+reports it only then, and gives every rate a 95% interval (Clopper-Pearson for TPRs, Hanley-McNeil
+for the AUC; see :mod:`mlarmor._stats`). The
 :func:`epsilon_lower_bound` turns an audit into the smallest differential-privacy ε consistent with
 it, with a stated confidence: a model trained with a DP guarantee ε' < that bound has a broken
 guarantee (or a broken implementation).
@@ -22,13 +25,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from mlarmor._stats import auc_interval, clopper_pearson, fpr_measurable, min_negatives
 from mlarmor._validation import check_float, check_fraction, check_int, check_seed
 from mlarmor.errors import invalid_parameter
 
@@ -78,10 +82,13 @@ class MembershipMetrics:
         auc: Area under the ROC curve.
         balanced_accuracy: The best ``(TPR + TNR) / 2`` over thresholds (optimistic).
         threshold: The threshold that reaches ``balanced_accuracy``.
-        tpr_at_fpr: TPR at each requested FPR, keyed by ``str(fpr)`` (``"0.001"``).
+        tpr_at_fpr: TPR at each requested FPR that the non-members can measure (at least
+            ``ceil(1 / fpr)`` of them), keyed by ``str(fpr)`` (``"0.001"``).
         epsilon: The empirical ε lower bound.
         n_members: Members audited.
         n_nonmembers: Non-members audited.
+        unmeasured_fprs: The requested FPRs left out of ``tpr_at_fpr`` because there are too few
+            non-members, each with the number of non-members it needs.
     """
 
     auc: float
@@ -91,14 +98,41 @@ class MembershipMetrics:
     epsilon: EpsilonBound
     n_members: int
     n_nonmembers: int
+    unmeasured_fprs: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def confidence(self) -> float:
+        """Two-sided confidence of every interval (that of the ε bound)."""
+        return self.epsilon.confidence
+
+    @property
+    def auc_ci(self) -> tuple[float, float]:
+        """Interval of the AUC from its Hanley-McNeil standard error."""
+        return auc_interval(self.auc, self.n_members, self.n_nonmembers, self.confidence)
+
+    @property
+    def tpr_at_fpr_ci(self) -> dict[str, tuple[float, float]]:
+        """Clopper-Pearson interval of each TPR in ``tpr_at_fpr``: members identified of ``n_members``.
+
+        The threshold is the one reaching the FPR on these non-members, so the interval covers the
+        members' sampling at that threshold, not the uncertainty of the FPR itself.
+        """
+        return {
+            key: clopper_pearson(round(tpr * self.n_members), self.n_members, self.confidence)
+            for key, tpr in self.tpr_at_fpr.items()
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: plain floats, ints and strings only."""
         return {
             "auc": self.auc,
+            "auc_ci": list(self.auc_ci),
             "balanced_accuracy": self.balanced_accuracy,
             "threshold": self.threshold,
             "tpr_at_fpr": dict(self.tpr_at_fpr),
+            "tpr_at_fpr_ci": {k: list(v) for k, v in self.tpr_at_fpr_ci.items()},
+            "unmeasured_fprs": dict(self.unmeasured_fprs),
+            "confidence": self.confidence,
             "epsilon_lower_bound": asdict(self.epsilon),
             "n_members": self.n_members,
             "n_nonmembers": self.n_nonmembers,
@@ -219,7 +253,8 @@ def tpr_at_fpr(scores: npt.ArrayLike, is_member: npt.ArrayLike, fpr: float) -> f
     This is the largest TPR among the thresholds of :func:`roc_curve` whose FPR is ``<= fpr``,
     and 0.0 when no threshold identifies a member without exceeding ``fpr``. A TPR at FPR ``f`` is
     only meaningful when there are at least about ``1 / f`` non-members (1000 for 0.1 %): with
-    fewer, the only reachable FPR below ``f`` is 0. It is reported anyway; read it with the count.
+    fewer, the only reachable FPR below ``f`` is 0. This function computes it anyway;
+    :func:`membership_metrics` leaves such levels out.
 
     Args:
         scores: One finite score per example; higher means "more likely a member".
@@ -416,8 +451,9 @@ def membership_metrics(
     Args:
         scores: One finite score per example; higher means "more likely a member".
         is_member: Whether each example was in the training set; at least 2 of each kind.
-        fprs: The false-positive rates to report the TPR at, each in ``[0, 1]`` (see
-            :func:`tpr_at_fpr` for how many non-members each needs to mean something).
+        fprs: The false-positive rates to report the TPR at, each in ``(0, 1]``. A rate ``f`` is
+            reported only with at least ``ceil(1 / f)`` non-members (with fewer, one false positive
+            already exceeds it); the others are listed in ``unmeasured_fprs``.
         delta: As in :func:`epsilon_lower_bound`.
         confidence: As in :func:`epsilon_lower_bound`.
         seed: As in :func:`epsilon_lower_bound`.
@@ -426,25 +462,28 @@ def membership_metrics(
         The metrics; ``to_dict()`` gives their JSON form.
 
     Raises:
-        InvalidParameterError: As :func:`epsilon_lower_bound`, or if an FPR is not in ``[0, 1]``.
+        InvalidParameterError: As :func:`epsilon_lower_bound`, or if an FPR is not in ``(0, 1]``.
     """
     owner = "membership_metrics"
     if isinstance(fprs, str | bytes) or not isinstance(fprs, Sequence):
-        raise invalid_parameter("fprs", owner, "a sequence of floats in [0, 1]", fprs)
-    wanted = [check_float(f, "fprs", owner, low=0.0, high=1.0) for f in fprs]
+        raise invalid_parameter("fprs", owner, "a sequence of floats in (0, 1]", fprs)
+    wanted = [check_float(f, "fprs", owner, low=0.0, high=1.0, low_open=True) for f in fprs]
     d, c = _check_epsilon_options(delta, confidence, seed, owner)
     s, m = _check(scores, is_member, owner)
     fpr, tpr, thresholds = _roc(s, m)
     accuracy, threshold = _balanced(fpr, tpr, thresholds)
     n_members = int(m.sum())
+    n_nonmembers = int(m.size - n_members)
+    measured = [f for f in wanted if fpr_measurable(f, n_nonmembers)]
     return MembershipMetrics(
         auc=_auc(fpr, tpr),
         balanced_accuracy=accuracy,
         threshold=threshold,
-        tpr_at_fpr={str(f): _tpr_at(fpr, tpr, f) for f in wanted},
+        tpr_at_fpr={str(f): _tpr_at(fpr, tpr, f) for f in measured},
         epsilon=_epsilon_bound(s, m, d, c, int(seed), owner),
         n_members=n_members,
-        n_nonmembers=int(m.size - n_members),
+        n_nonmembers=n_nonmembers,
+        unmeasured_fprs={str(f): min_negatives(f) for f in wanted if f not in measured},
     )
 
 

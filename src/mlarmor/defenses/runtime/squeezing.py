@@ -19,6 +19,7 @@ from typing import Any, Final, Literal, get_args
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from mlarmor._stats import clopper_pearson
 from mlarmor._validation import (
     check_fraction,
     check_int,
@@ -132,9 +133,23 @@ class DetectionReport:
     n_clean: int
     n_adversarial: int
 
-    def to_dict(self) -> dict[str, float | int]:
-        """The report as a JSON-serialisable dict."""
-        return asdict(self)
+    @property
+    def detection_rate_ci(self) -> tuple[float, float]:
+        """95% Clopper-Pearson interval of ``detection_rate`` (n_adversarial trials)."""
+        return clopper_pearson(round(self.detection_rate * self.n_adversarial), self.n_adversarial)
+
+    @property
+    def false_alarm_rate_ci(self) -> tuple[float, float]:
+        """95% Clopper-Pearson interval of ``false_alarm_rate`` (n_clean trials)."""
+        return clopper_pearson(round(self.false_alarm_rate * self.n_clean), self.n_clean)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict, with the 95% intervals of both rates."""
+        return {
+            **asdict(self),
+            "detection_rate_ci": list(self.detection_rate_ci),
+            "false_alarm_rate_ci": list(self.false_alarm_rate_ci),
+        }
 
 
 class FeatureSqueezing:

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from mlarmor._stats import clopper_pearson
 from mlarmor._validation import check_fraction, check_int, check_seed, describe
 from mlarmor.defenses._validate import (
     bad_dict,
@@ -106,9 +107,23 @@ class StripReport:
     n_clean: int
     n_triggered: int
 
-    def to_dict(self) -> dict[str, float | int]:
-        """The report as a JSON-serialisable dict."""
-        return asdict(self)
+    @property
+    def detection_rate_ci(self) -> tuple[float, float]:
+        """95% Clopper-Pearson interval of ``detection_rate`` (n_triggered trials)."""
+        return clopper_pearson(round(self.detection_rate * self.n_triggered), self.n_triggered)
+
+    @property
+    def false_rejection_rate_ci(self) -> tuple[float, float]:
+        """95% Clopper-Pearson interval of ``false_rejection_rate`` (n_clean trials)."""
+        return clopper_pearson(round(self.false_rejection_rate * self.n_clean), self.n_clean)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict, with the 95% intervals of both rates."""
+        return {
+            **asdict(self),
+            "detection_rate_ci": list(self.detection_rate_ci),
+            "false_rejection_rate_ci": list(self.false_rejection_rate_ci),
+        }
 
 
 @dataclass(frozen=True, slots=True, eq=False)
