@@ -504,7 +504,9 @@ def test_streaming_multi_megabyte_file(tmp_path: Path, keys: tuple[Path, Path]) 
     model.write_bytes(os.urandom(6 * 1024 * 1024 + 11))
     sign_path(model, keys[0], chunk_size=128 * 1024)
     assert verify_path(model, keys[1], chunk_size=4096).ok
-    with model.open("r+b") as f:
+    with model.open("r+b") as f:  # flip one byte (writing a fixed one left it unchanged 1 time in 256)
         f.seek(5 * 1024 * 1024)
-        f.write(b"\x42")
+        byte = f.read(1)[0]
+        f.seek(5 * 1024 * 1024)
+        f.write(bytes([byte ^ 0xFF]))
     assert not verify_path(model, keys[1]).ok
