@@ -298,3 +298,9 @@ def test_reliability_checks_show_progress_on_a_terminal_only(
     assert "attacking 40 samples with pgd" in drawn
     assert "reliability checks" in drawn
     assert "PGD at half the input range" in drawn or "black-box Square" in drawn
+    # --quiet silences the bars on a terminal too, and the report is unchanged.
+    screen.truncate(0)
+    quiet = runner.invoke(app, ["--quiet", "evasion", *args])
+    assert quiet.exit_code == shown.exit_code, quiet.output
+    assert screen.getvalue() == ""
+    assert json.loads(quiet.stdout)["robust_accuracy"] == json.loads(shown.stdout)["robust_accuracy"]

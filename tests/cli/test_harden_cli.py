@@ -194,3 +194,25 @@ def test_feature_squeezing_on_a_black_box_model(files: dict[str, Path], tmp_path
     assert stored["fitted"]["threshold"] == defense["threshold"]
     assert stored["fitted"]["squeezers"] == ["bit-depth"]  # tabular inputs: no median filter
     assert defense["params"]["params"]["bits"] == 5  # --bits, as the detector's warning suggests
+
+
+def test_the_evaluations_reliability_checks_show_progress(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from mlarmor.cli import _output
+
+    screen = io.StringIO()
+    monkeypatch.setattr(_output, "err_console", Console(file=screen, force_terminal=True, width=160))
+    result = _run(
+        "--method", "feature-squeezing", "--model", str(files["sklearn"]), "--data", "demo:breast-cancer",
+        "--eps", "0.1", "--param", "n_queries=100", "--n-samples", "40", "-f", "json",
+        "--fail-on", "critical",
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    drawn = screen.getvalue()
+    assert "attacking 40 held-out samples" in drawn
+    assert "reliability checks" in drawn  # the evaluation's own steps, not one silent block

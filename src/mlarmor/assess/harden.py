@@ -416,7 +416,9 @@ def _arrays(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.array(ds.x, dtype=np.float32), np.array(ds.y, dtype=np.int64)
 
 
-def _evaluate(target: Target, test: Dataset, evaluation: Mapping[str, Any]) -> EvasionAssessment:
+def _evaluate(
+    target: Target, test: Dataset, evaluation: Mapping[str, Any], progress: Progress | None = None
+) -> EvasionAssessment:
     return evaluate_evasion(
         target,
         test,
@@ -428,6 +430,7 @@ def _evaluate(target: Target, test: Dataset, evaluation: Mapping[str, Any]) -> E
         params=evaluation["params"],
         reliability=evaluation["reliability"],
         eps_unit="absolute",  # adversarial training bounds perturbations in input units too
+        progress=progress,
     )
 
 
@@ -474,7 +477,7 @@ def _adversarial_training(
     eps, norm, seed = evaluation["eps"], evaluation["norm"], evaluation["seed"]
     trainer = AdversarialTrainer(algorithm, eps=eps, norm=norm, steps=steps, beta=beta, seed=seed)
     with step(progress, f"evaluating the model before training ({evaluation['attack']}, ε = {eps:g})"):
-        before = _evaluate(target, test, evaluation)
+        before = _evaluate(target, test, evaluation, progress)
     parameters = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(parameters, lr=lr)
@@ -497,7 +500,7 @@ def _adversarial_training(
     seconds = time.perf_counter() - start
     model.eval()
     with step(progress, f"evaluating the hardened model ({evaluation['attack']}, ε = {eps:g})"):
-        after = _evaluate(target, test, evaluation)
+        after = _evaluate(target, test, evaluation, progress)
     params = {
         "algorithm": algorithm,
         "eps": eps,
@@ -556,7 +559,7 @@ def _feature_squeezing(
     attacked = min(evaluation["n_samples"], test.n)
     eps = evaluation["eps"]
     with step(progress, f"attacking {attacked} held-out samples with {evaluation['attack']} at ε = {eps:g}"):
-        assessment = _evaluate(target, test, evaluation)
+        assessment = _evaluate(target, test, evaluation, progress)
     result = assessment.results[0]
     x_clean = np.array(test.subset(assessment.indices).x, dtype=np.float32)
     # Only successful attacks on samples that were classified correctly count as adversarial.

@@ -44,9 +44,11 @@ __all__ = [
     "err_console",
     "exit_for",
     "fail",
+    "live",
     "print_finding",
     "progress_bar",
     "progress_reporter",
+    "set_quiet",
     "status",
     "write_output",
     "write_side_file",
@@ -59,6 +61,17 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shells' convention
 console = Console()
 err_console = Console(stderr=True)
+_quiet = [False]  # set by the root --quiet option on every invocation
+
+
+def set_quiet(quiet: bool) -> None:
+    """Silence (or not) spinners and progress bars for this invocation (``mlarmor --quiet``)."""
+    _quiet[0] = quiet
+
+
+def live() -> bool:
+    """Whether to draw spinners and progress bars: stderr is a terminal and ``--quiet`` is off."""
+    return err_console.is_terminal and not _quiet[0]
 
 
 def fail(message: str, hint: str | None = None) -> typer.Exit:
@@ -180,7 +193,7 @@ def print_finding(finding: Finding, out: Console, *, note: str = "", mitigations
 @contextlib.contextmanager
 def status(message: str) -> Iterator[None]:
     """A spinner on a terminal's stderr while the block runs; nothing when output is redirected."""
-    if err_console.is_terminal:
+    if live():
         with err_console.status(message):
             yield
     else:
@@ -199,7 +212,7 @@ def progress_bar(*, info: bool = False) -> Progress:
         *columns,
         TimeElapsedColumn(),
         console=err_console,
-        disable=not err_console.is_terminal,
+        disable=not live(),
         transient=True,
     )
 
@@ -209,7 +222,7 @@ def progress_reporter() -> Iterator[_progress.Progress]:
     """A :class:`mlarmor._progress.Progress` drawn as transient bars on stderr, one per step.
 
     A step with a known length gets a bar with its remaining-time estimate, one without a pulsing
-    bar; a step disappears when it is done. Silent when stderr is not a terminal.
+    bar; a step disappears when it is done. Silent with ``--quiet`` or when stderr is not a terminal.
     """
     columns = [
         TextColumn("[progress.description]{task.description}"),
@@ -219,7 +232,7 @@ def progress_reporter() -> Iterator[_progress.Progress]:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    bar = Progress(*columns, console=err_console, disable=not err_console.is_terminal, transient=True)
+    bar = Progress(*columns, console=err_console, disable=not live(), transient=True)
     tasks: dict[str, TaskID] = {}
 
     def report(step: str, done: int, total: int | None, info: str = "") -> None:

@@ -27,8 +27,17 @@ def _root(
     version: bool = typer.Option(
         False, "--version", help="Show the version and exit.", callback=_version, is_eager=True
     ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No spinners or progress bars (they are off anyway when stderr is not a terminal).",
+    ),
 ) -> None:
     """Find and fix the ways a machine-learning model can be attacked."""
+    from mlarmor.cli._output import set_quiet
+
+    set_quiet(quiet)
 
 
 def _register() -> None:

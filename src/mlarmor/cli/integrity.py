@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlarmor.cli._common import EXIT_FINDINGS, console, err_console, fail, handles_errors, write_output
+from mlarmor.cli._output import live
 from mlarmor.integrity import (
     VerificationResult,
     generate_keypair,
@@ -65,7 +66,7 @@ def _progress(label: str) -> Iterator[ProgressCallback]:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
-        disable=not err_console.is_terminal,
+        disable=not live(),
     )
     task = bar.add_task(label, total=None)
 
