@@ -403,3 +403,14 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
     assert ds.feature_names == ("a", "b")
     assert ds.class_names == ("x", "y")
     assert ds.integer == (1,)
+
+
+def test_a_missing_label_column_lists_every_column(tmp_path: Path) -> None:
+    wide = tmp_path / "wide.csv"
+    names = [f"feature_{i}" for i in range(30)] + ["outcome"]
+    wide.write_text(",".join(names) + "\n" + ",".join(["1"] * 31) + "\n")
+    for label in (None, "label"):
+        with pytest.raises(InvalidParameterError) as info:
+            load_dataset(wide, label_column=label)
+        assert all(repr(name) in str(info.value) for name in names)
+        assert "more" not in str(info.value)

@@ -33,9 +33,11 @@ class Table:
     class_names: tuple[str, ...] | None
 
 
-def _listing(items: Sequence[str]) -> str:
-    shown = ", ".join(repr(i) for i in items[:_MAX_LISTED])
-    return shown + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
+def _listing(items: Sequence[str], *, limit: int | None = _MAX_LISTED) -> str:
+    """``items`` quoted, the first ``limit`` of them (all with ``None``) and how many more."""
+    shown = items if limit is None else items[:limit]
+    more = len(items) - len(shown)
+    return ", ".join(repr(i) for i in shown) + (f" and {more} more" if more else "")
 
 
 def _pandas(kind: str) -> ModuleType:
@@ -90,13 +92,13 @@ def read_table(
     if label_column is None:
         raise InvalidParameterError(
             f"Loading the {kind} table {path} needs label_column (--label-column), the column that holds "
-            f"the labels. Its columns are: {_listing(columns)}."
+            f"the labels. Its columns are: {_listing(columns, limit=None)}."
         )
     if label_column not in columns:
         raise invalid_parameter(
             "label_column",
             "load_dataset",
-            f"one of the columns of {path.name} ({_listing(columns)})",
+            f"one of the columns of {path.name} ({_listing(columns, limit=None)})",
             label_column,
         )
     features = _feature_columns(columns, label_column, feature_columns, path)
