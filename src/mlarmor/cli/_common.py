@@ -1,7 +1,8 @@
-"""Shared CLI plumbing: error handling, the shared options and their parsing, model loading.
+"""Shared CLI plumbing: error handling and model loading.
 
 The output helpers (consoles, exit codes, report and file writing, progress) live in
-:mod:`mlarmor.cli._output` and are re-exported here, so that a command imports from one place.
+:mod:`mlarmor.cli._output` and the shared options with their parsers in :mod:`mlarmor.cli._options`;
+both are re-exported here, so that a command imports from one place.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import json
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +36,10 @@ from mlarmor.cli._options import (
     TRUST,
     WEIGHTS,
     parse_classes,
+    parse_header_env,
+    parse_params,
+    parse_severity,
+    parse_shape,
 )
 from mlarmor.cli._output import (
     EXIT_ERROR,
@@ -59,7 +62,6 @@ from mlarmor.cli._output import (
     write_side_file,
 )
 from mlarmor.errors import InvalidParameterError, MlarmorError, MlarmorWarning
-from mlarmor.findings import Severity
 
 if TYPE_CHECKING:
     from mlarmor.targets import Target
@@ -175,46 +177,6 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def parse_severity(value: str) -> Severity:
-    """A ``--fail-on`` value as a :class:`Severity` (a usage error when unknown)."""
-    try:
-        return Severity.parse(value)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
-
-
-def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    """An ``--input-shape`` such as ``1,8,8`` or ``1x8x8``; ``None`` stays ``None``."""
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
-    except ValueError:
-        shape = ()
-    if not shape or any(s < 1 for s in shape):
-        raise fail(
-            f"--input-shape {text!r} is not a shape.", "give positive integers, e.g. --input-shape 1,8,8"
-        )
-    return shape
-
-
-def parse_params(items: list[str] | None, option: str = "--param") -> dict[str, object]:
-    """Repeated ``KEY=VALUE`` options as a dict; values are JSON when they parse (lists become tuples)."""
-    out: dict[str, object] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise fail(
-                f"{option} {item!r} is not KEY=VALUE.", f"e.g. {option} n_queries=1000 {option} steps=20"
-            )
-        try:
-            value: object = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out[key.strip()] = tuple(value) if isinstance(value, list) else value
-    return out
-
-
 def shown(spec: str) -> str:
     """A ``--model`` as reports may show it: a URL without its credentials, query or fragment."""
     if spec.lower().startswith(("http://", "https://")):
@@ -222,32 +184,6 @@ def shown(spec: str) -> str:
 
         return redact_url(spec)
     return spec
-
-
-def parse_header_env(items: list[str] | None) -> dict[str, str] | None:
-    """``--header-env NAME=VAR``: the header NAME with the value of the environment variable VAR.
-
-    Secrets (an ``Authorization`` token) never appear on the command line, where the shell history
-    and the process list would show them.
-    """
-    if not items:
-        return None
-    headers: dict[str, str] = {}
-    for item in items:
-        name, sep, var = item.partition("=")
-        if not sep or not name.strip() or not var.strip():
-            raise fail(
-                f"--header-env {item!r} is not NAME=ENVIRONMENT_VARIABLE.",
-                "e.g. --header-env Authorization=MODEL_API_TOKEN, with MODEL_API_TOKEN='Bearer ...' exported",
-            )
-        value = os.environ.get(var.strip())
-        if value is None:
-            raise fail(
-                f"--header-env {item}: the environment variable {var.strip()} is not set.",
-                f"export {var.strip()}=... first: the value is read from there, never from the command line",
-            )
-        headers[name.strip()] = value
-    return headers
 
 
 def load_model(

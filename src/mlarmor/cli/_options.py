@@ -1,13 +1,17 @@
-"""The options that mean the same in every command that loads a model and data (private).
+"""The options that mean the same in every command that loads a model and data, and their parsers (private).
 
 One definition and one help text each; re-exported by :mod:`mlarmor.cli._common`.
 """
 
 from __future__ import annotations
 
+import json
+import os
+
 import typer
 
 from mlarmor.cli._output import fail
+from mlarmor.findings import Severity
 
 __all__ = [
     "BOUNDS",
@@ -27,6 +31,10 @@ __all__ = [
     "TRUST",
     "WEIGHTS",
     "parse_classes",
+    "parse_header_env",
+    "parse_params",
+    "parse_severity",
+    "parse_shape",
 ]
 
 # Options that mean the same in every verb that loads a model and data (one definition, one help text).
@@ -93,3 +101,69 @@ def parse_classes(value: str | int | None) -> tuple[int | None, list[str] | None
             "e.g. --classes 3, or --classes cat,dog,fox (the model's output order)",
         )
     return None, names
+
+
+def parse_severity(value: str) -> Severity:
+    """A ``--fail-on`` value as a :class:`Severity` (a usage error when unknown)."""
+    try:
+        return Severity.parse(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """An ``--input-shape`` such as ``1,8,8`` or ``1x8x8``; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(s < 1 for s in shape):
+        raise fail(
+            f"--input-shape {text!r} is not a shape.", "give positive integers, e.g. --input-shape 1,8,8"
+        )
+    return shape
+
+
+def parse_params(items: list[str] | None, option: str = "--param") -> dict[str, object]:
+    """Repeated ``KEY=VALUE`` options as a dict; values are JSON when they parse (lists become tuples)."""
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise fail(
+                f"{option} {item!r} is not KEY=VALUE.", f"e.g. {option} n_queries=1000 {option} steps=20"
+            )
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def parse_header_env(items: list[str] | None) -> dict[str, str] | None:
+    """``--header-env NAME=VAR``: the header NAME with the value of the environment variable VAR.
+
+    Secrets (an ``Authorization`` token) never appear on the command line, where the shell history
+    and the process list would show them.
+    """
+    if not items:
+        return None
+    headers: dict[str, str] = {}
+    for item in items:
+        name, sep, var = item.partition("=")
+        if not sep or not name.strip() or not var.strip():
+            raise fail(
+                f"--header-env {item!r} is not NAME=ENVIRONMENT_VARIABLE.",
+                "e.g. --header-env Authorization=MODEL_API_TOKEN, with MODEL_API_TOKEN='Bearer ...' exported",
+            )
+        value = os.environ.get(var.strip())
+        if value is None:
+            raise fail(
+                f"--header-env {item}: the environment variable {var.strip()} is not set.",
+                f"export {var.strip()}=... first: the value is read from there, never from the command line",
+            )
+        headers[name.strip()] = value
+    return headers
