@@ -92,7 +92,7 @@ def test_the_default_on_a_table_is_a_feature_trigger_that_works(
     assert report["inspection"]["class_names"] == ["eggs", "ham", "spam"]
     entry = report["attacks"]["feature-trigger"]
     assert (entry["target_class"], entry["target_name"]) == (1, "ham")
-    assert len(entry["params"]["features"]) == 3
+    assert len(entry["params"]["features"]) == 2  # half of the 4 features: a pattern, not a fixed row
     curve = {p["fraction"]: p for p in entry["curve"]}
     # The clean model does not send triggered rows to 'ham' (high values mean spam here) ...
     assert curve[0.0]["attack_success"] < 0.2

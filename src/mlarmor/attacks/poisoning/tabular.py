@@ -147,7 +147,7 @@ class FeatureTrigger(PoisoningAttack):
         rows it wants sent to the target class.
 
     Attributes:
-        size: Number of features set (default 3, or every mutable feature when fewer).
+        size: Number of features set (default 3, and at most half the mutable features, at least 1).
         percentile: Percentile of each feature's training values used as its trigger value (default
             99).
         features: The features to set (flat indices) instead of the rarest ones.
@@ -193,7 +193,9 @@ class FeatureTrigger(PoisoningAttack):
         target = _check_class(target_class, "target_class", _OWNER, n_cls)
         seed = check_seed(seed, _OWNER)
         mutable = rows.shape[1] - len(set(self.immutable))
-        size = self.size if self.size is not None else max(1, min(3, mutable))
+        # At most half the mutable features: a trigger that overwrites the whole row is one fixed input,
+        # which any model can memorise, not a pattern riding on real rows.
+        size = self.size if self.size is not None else max(1, min(3, mutable // 2))
         features, values = feature_trigger_values(
             rows,
             size=size,
