@@ -94,9 +94,7 @@ def _budgets(tmp: Path) -> dict[str, Any]:
     return {
         "naive_eps": naive_eps,
         "naive_share_of_range": {n: naive_eps / (h - lo) for n, lo, h in zip(names, low, high, strict=True)},
-        "mlarmor_budget": {
-            n: 0.1 * (h - lo) for n, lo, h in zip(names, low, high, strict=True)
-        },
+        "mlarmor_budget": {n: 0.1 * (h - lo) for n, lo, h in zip(names, low, high, strict=True)},
         "eps_unit": assessment.eps_unit,
         "clean_accuracy": assessment.clean_accuracy,
         "robust_accuracy": assessment.robust_accuracy,
@@ -117,7 +115,8 @@ def _small_sample(tmp: Path) -> dict[str, Any]:
     heldout = load_dataset(tmp / "heldout.csv", label_column="status")
     mlp = make_pipeline(StandardScaler(), MLPClassifier((64,), alpha=0.0, max_iter=3000, random_state=0))
     mlp.fit(x[:72], status[:72])
-    target = SklearnTarget(mlp, bounds=(min(members.bounds[0], heldout.bounds[0]), max(members.bounds[1], heldout.bounds[1])), input_shape=(scales.size,))
+    bounds = (min(members.bounds[0], heldout.bounds[0]), max(members.bounds[1], heldout.bounds[1]))
+    target = SklearnTarget(mlp, bounds=bounds, input_shape=(scales.size,))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = audit_privacy(target, members, heldout, reference_models=4, seed=0)
