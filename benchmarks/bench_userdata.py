@@ -43,6 +43,7 @@ from mlarmor.findings import Severity
 from mlarmor.risk import severity as rules
 from mlarmor.targets import SklearnTarget
 from mlarmor.targets.recipe import recipe_for
+from mlarmor.testing import tables
 
 
 def _labels(tmp: Path) -> dict[str, Any]:
@@ -65,14 +66,7 @@ def _labels(tmp: Path) -> dict[str, Any]:
 
 
 def _loans(tmp: Path) -> tuple[Path, Path]:
-    rng = np.random.default_rng(0)
-    n = 300
-    age = rng.integers(11, 16, n)
-    income = rng.uniform(20_000, 90_000, n).round(0)
-    ratio = rng.uniform(0, 1, n).round(3)
-    score = (income - 55_000) / 35_000 - 1.5 * (ratio - 0.5) + 0.3 * (age - 13)
-    label = np.where(score + rng.normal(0, 0.2, n) > 0, "approve", "deny")
-    frame = pd.DataFrame({"age": age, "income": income, "debt_ratio": ratio, "decision": label})
+    frame = tables.loans(300, seed=0)
     frame.iloc[:200].to_csv(tmp / "train.csv", index=False)
     frame.iloc[200:].to_csv(tmp / "test.csv", index=False)
     return tmp / "train.csv", tmp / "test.csv"
@@ -104,11 +98,9 @@ def _budgets(tmp: Path) -> dict[str, Any]:
 
 
 def _small_sample(tmp: Path) -> dict[str, Any]:
-    scales = np.array([1, 1e3, 1e5, 0.01, 50, 7, 1e4, 0.5, 300, 2, 1e6, 0.1])
-    rng = np.random.default_rng(0)
-    x = rng.normal(0, 1, (144, scales.size)) * scales + scales
-    status = np.where(x[:, 0] + rng.normal(0, 1, 144) > 1, "churned", "stayed")
-    frame = pd.DataFrame(x.round(4), columns=[f"f{i}" for i in range(scales.size)]).assign(status=status)
+    frame = tables.customers(144, seed=0)
+    x, status = frame.drop(columns="status").to_numpy(), frame["status"].to_numpy()
+    scales = tables.CUSTOMER_SCALES
     frame[:72].to_csv(tmp / "members.csv", index=False)
     frame[72:].to_csv(tmp / "heldout.csv", index=False)
     members = load_dataset(tmp / "members.csv", label_column="status")

@@ -28,6 +28,7 @@ from mlarmor.cli import app
 from mlarmor.data import load_dataset
 from mlarmor.errors import MlarmorWarning
 from mlarmor.targets import load_target
+from mlarmor.testing.tables import loans as loan_table
 
 runner = CliRunner()
 
@@ -36,14 +37,7 @@ runner = CliRunner()
 def loans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A loan table: age 11-15 (integer), income 20k-90k, a debt ratio in [0, 1]; string labels."""
     tmp = tmp_path_factory.mktemp("loans")
-    rng = np.random.default_rng(0)
-    n = 240
-    age = rng.integers(11, 16, n)
-    income = rng.uniform(20_000, 90_000, n).round(0)
-    ratio = rng.uniform(0, 1, n).round(3)
-    score = (income - 55_000) / 35_000 - 1.5 * (ratio - 0.5) + 0.3 * (age - 13)
-    label = np.where(score + rng.normal(0, 0.2, n) > 0, "approve", "deny")
-    frame = pd.DataFrame({"age": age, "income": income, "debt_ratio": ratio, "decision": label})
+    frame = loan_table(240, seed=0)
     train, test = frame.iloc[:180], frame.iloc[180:]
     features = ["age", "income", "debt_ratio"]
     model = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=2000, random_state=0))

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -31,23 +30,18 @@ from mlarmor.errors import MlarmorWarning
 from mlarmor.findings import Severity
 from mlarmor.risk import severity as rules
 from mlarmor.targets import SklearnTarget
+from mlarmor.testing.tables import customers as customer_table
 
 runner = CliRunner()
-
-# Features on very different scales; the label column holds strings.
-_SCALES = np.array([1, 1e3, 1e5, 0.01, 50, 7, 1e4, 0.5, 300, 2, 1e6, 0.1])
 
 
 @pytest.fixture(scope="module")
 def customers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("customers")
-    rng = np.random.default_rng(0)
-    x = rng.normal(0, 1, (144, _SCALES.size)) * _SCALES + _SCALES
-    status = np.where(x[:, 0] + rng.normal(0, 1, 144) > 1, "churned", "stayed")
-    frame = pd.DataFrame(x.round(4), columns=[f"f{i}" for i in range(_SCALES.size)]).assign(status=status)
+    frame = customer_table(144, seed=0)
     frame[:72].to_csv(tmp / "members.csv", index=False)
     frame[72:].to_csv(tmp / "heldout.csv", index=False)
-    features = frame.drop(columns="status").to_numpy()
+    features, status = frame.drop(columns="status").to_numpy(), frame["status"].to_numpy()
     # Trained to memorise its 72 members: no regularisation.
     mlp = make_pipeline(StandardScaler(), MLPClassifier((64,), alpha=0.0, max_iter=3000, random_state=0))
     joblib.dump(mlp.fit(features[:72], status[:72]), tmp / "mlp.joblib")
