@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -69,6 +69,9 @@ def test_projection_of_a_point_inside_is_the_identity(pair, eps, norm):
     a, x = pair
     inside = K.project(a, x, eps, norm)  # any point, once projected, is inside
     shrunk = x + (inside - x) * 0.5
+    # Near eps = 1 ulp, adding and subtracting x can push the recomputed offset past eps: only a point
+    # the kernel itself measures as inside must come back unchanged.
+    assume(bool((norms(shrunk - x, norm) <= eps).all()))
     assert torch.equal(K.project(shrunk, x, eps, norm), shrunk)
 
 
