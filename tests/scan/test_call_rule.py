@@ -201,10 +201,24 @@ def test_unknown_class_reconstructed_is_medium(node: Node) -> None:
     assert "imports module mypkg.models" in finding.title
 
 
-def test_inst_without_arguments_is_a_class_reconstruction() -> None:
-    result = Scanner().scan_bytes(b"(imypkg.models\nNet\n(dS'w'\nI1\nsb.")
-    assert result.severity == Severity.MEDIUM
-    assert _ids(result) == {"pickle.unknown-global"}
+@pytest.mark.parametrize(
+    "opcodes",
+    [b"(imypkg.models\nNet\n(dS'w'\nI1\nsb.", b"(cmypkg.models\nNet\no(dS'w'\nI1\nsb."],
+    ids=["INST", "OBJ"],
+)
+def test_inst_and_obj_without_arguments_are_calls(opcodes: bytes) -> None:
+    # no Python 3 pickler writes INST/OBJ; on a callable that is not a class the loader calls it
+    result = Scanner().scan_bytes(opcodes)
+    assert result.severity == Severity.HIGH
+    assert _ids(result) == {"pickle.unknown-call"}
+
+
+def test_newobj_right_after_an_inst_is_still_a_class_path() -> None:
+    # INST on one global, then NEWOBJ on another: only the INST is a call
+    data = b"(imypkg.a\nrun\n0\x80\x02cmypkg.models\nNet\n)\x81}b."
+    result = Scanner().scan_bytes(data)
+    by_name = {f.evidence["global"]: f.id for f in result.findings}
+    assert by_name == {"mypkg.a.run": "pickle.unknown-call", "mypkg.models.Net": "pickle.unknown-global"}
 
 
 @pytest.mark.parametrize(

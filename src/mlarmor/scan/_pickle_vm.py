@@ -102,11 +102,10 @@ sys.addaudithook(_audit)
 class GlobalUse:
     """One referenced global and how the stream used it.
 
-    ``called`` counts the times loading runs the global's own code: REDUCE, INST/OBJ with arguments
-    (``cls(*args)`` runs ``__init__``), NEWOBJ on something that is not a class, or the global handed
-    as the callable to a helper that invokes it (``functools.partial``, ``collections.defaultdict``,
-    ``copyreg._reconstructor``'s base, ``map``...). ``constructed`` counts class reconstructions through
-    the normal class paths (NEWOBJ/NEWOBJ_EX on a class, INST/OBJ without arguments): the class's
+    ``called`` counts the times loading runs the global's own code: REDUCE, INST and OBJ, NEWOBJ on
+    something that is not a class, or the global handed as the callable to a helper that invokes it
+    (``functools.partial``, ``copyreg._reconstructor``'s base, ``map``...). ``constructed`` counts
+    class reconstructions through the normal class path (NEWOBJ/NEWOBJ_EX on a class): the class's
     ``__new__`` and ``__setstate__`` run, not an arbitrary function. ``resolved`` lists the names a
     resolver (``getattr``) call computed from constant arguments; ``expressions`` the strings an
     evaluator (``pandas.eval``, ``DataFrame.query``...) was handed.
@@ -181,6 +180,8 @@ class _StubMeta(type):
     def __getattr__(cls, attr: str) -> Any:
         if attr in ("append", "extend", "add"):
             return cls._mla_tracer.mutator(cls._mla_val, attr)
+        if attr == "__getinitargs__":  # only INST and OBJ look this up, right before the call
+            cls._mla_tracer.instantiating = cls._mla_val
         raise AttributeError(attr)
 
     def __setattr__(cls, key: str, value: Any) -> None:
@@ -250,6 +251,7 @@ class _Tracer:
         self.how = "GLOBAL"
         self._stubs: dict[str, type] = {}
         self._stub_count = 0
+        self.instantiating: _Val | None = None
 
     # stand-in factories
     def _stub(self, val: _Val) -> type:
@@ -306,6 +308,9 @@ class _Tracer:
     def call(self, fn: _Val, args: tuple[Any, ...], kwargs: dict[str, Any], *, new: bool = False) -> Any:
         """``fn(*args, **kwargs)`` as the loader runs it; ``new``: through ``cls.__new__`` (NEWOBJ...)."""
         self.result.calls += 1
+        if self.instantiating is fn:  # INST/OBJ are calls whatever the arguments
+            new = False
+        self.instantiating = None
         name = fn.name
         if fn.kind == "partial" and fn.partial is not None:
             inner = fn.partial

@@ -50,7 +50,7 @@ PICKLE_UNKNOWN_CALL: Final = Rule(
     "pickle.unknown-call",
     "Pickle calls a callable outside the allow-list",
     _HIGH,
-    "Loading the file calls this global (REDUCE, INST/OBJ with arguments, NEWOBJ on something that is not "
+    "Loading the file calls this global (REDUCE, INST, OBJ, NEWOBJ on something that is not "
     "a class, or a helper such as functools.partial that invokes it). It is not one of the reconstructors "
     "genuine PyTorch, NumPy, SciPy, scikit-learn or pandas artifacts call, so whatever it does runs when the "
     "file is loaded. A deny list can never name every such function: calls the scanner does not know "
