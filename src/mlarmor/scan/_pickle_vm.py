@@ -341,7 +341,8 @@ class _Tracer:
                     use.samples.append(f"{name}({sample})"[:400])
                 if evaluates_strings(name):
                     self._expressions(use, args, kwargs)
-            self._invoked_arguments(name, args, kwargs)
+            if name in _INVOKES:
+                self._invoked_arguments(name, args, kwargs)
             if name in LOADERS:
                 self._embedded(name, args, kwargs)
             kind = RESOLVERS.get(name)
@@ -367,8 +368,6 @@ class _Tracer:
 
     def _invoked_arguments(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """A global handed to a helper that calls it counts as called (by that helper)."""
-        if name not in _INVOKES:
-            return
         positions = _INVOKES[name]
         passed = [args[i] for i in positions if i < len(args)]
         passed += [v for k, v in kwargs.items() if k in _INVOKED_KEYWORDS]

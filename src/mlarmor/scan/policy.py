@@ -842,6 +842,7 @@ _EVALUATOR_VERB = re.compile(
 _EXPR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*")
 
 
+@lru_cache(maxsize=4096)
 def evaluates_strings(full: str) -> bool:
     """Whether the callable ``full`` is an evaluator: a string argument is code or a name it resolves."""
     return bool(_EVALUATOR_VERB.match(full.rsplit(".", 1)[-1]))
