@@ -31,8 +31,10 @@ def files(tmp_path: Path, canary: Path) -> dict[str, Path]:
     good = tmp_path / "good.pkl"
     good.write_bytes(pickle.dumps({"w": [1.0, 2.0]}))
     unknown = tmp_path / "custom.pkl"
-    unknown.write_bytes(b"\x80\x02cmycompany.models\nNet\n)R.")
-    return {"evil": evil, "good": good, "unknown": unknown}
+    unknown.write_bytes(b"\x80\x02cmycompany.models\nNet\n)\x81}b.")  # NEWOBJ + BUILD of a class
+    called = tmp_path / "called.pkl"
+    called.write_bytes(b"\x80\x02cmycompany.helpers\nrun\n)R.")  # REDUCE of a function
+    return {"evil": evil, "good": good, "unknown": unknown, "called": called}
 
 
 def test_exit_codes(files: dict[str, Path]) -> None:
@@ -40,6 +42,9 @@ def test_exit_codes(files: dict[str, Path]) -> None:
     assert runner.invoke(app, ["scan", str(files["evil"])]).exit_code == 1
     assert runner.invoke(app, ["scan", str(files["unknown"])]).exit_code == 0
     assert runner.invoke(app, ["scan", str(files["unknown"]), "--fail-on", "medium"]).exit_code == 1
+    called = runner.invoke(app, ["scan", str(files["called"])])
+    assert called.exit_code == 1
+    assert "pickle.unknown-call" in called.output
 
 
 def test_missing_path_exit_2_without_traceback(tmp_path: Path) -> None:

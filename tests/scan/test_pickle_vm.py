@@ -156,11 +156,19 @@ def test_persistent_ids_are_inert(scanner: Scanner) -> None:
     assert result.severity == Severity.NONE
 
 
-def test_unknown_global_is_medium_with_full_name(scanner: Scanner) -> None:
-    data = b"\x80\x02cmycompany.models\nNet\n)R."
+def test_unknown_class_reconstructed_is_medium_with_full_name(scanner: Scanner) -> None:
+    data = b"\x80\x02cmycompany.models\nNet\n)\x81}b."  # NEWOBJ + BUILD: the normal class path
     result = scanner.scan_bytes(data)
     assert result.severity == Severity.MEDIUM
     assert "mycompany.models.Net" in _globals(result)
+    assert _ids(result) == {"pickle.unknown-global"}
+
+
+def test_unknown_class_called_is_high(scanner: Scanner) -> None:
+    data = b"\x80\x02cmycompany.models\nNet\n)R."  # REDUCE: Net() runs Net.__init__
+    result = scanner.scan_bytes(data)
+    assert result.severity == Severity.HIGH
+    assert _ids(result) == {"pickle.unknown-call"}
 
 
 def test_policy_allows_in_house_class() -> None:

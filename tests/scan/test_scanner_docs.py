@@ -39,3 +39,12 @@ def test_examples_run(page: str, workdir: Path, capsys: pytest.CaptureFixture[st
         assert "none {'none': 1" in out  # the benign checkpoint folder is clean
     else:
         assert out.startswith("True [] []")  # the signed folder verifies
+
+
+def test_every_rule_is_documented() -> None:
+    from mlarmor.scan.rules import ALL_RULES
+
+    page = (DOCS / "scanner.md").read_text(encoding="utf-8")
+    rules_table = page[page.index("## Rules") :]
+    missing = [r.id for r in ALL_RULES if f"| `{r.id}` |" not in rules_table]
+    assert missing == []

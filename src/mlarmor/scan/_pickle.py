@@ -9,8 +9,9 @@ import pickletools
 from mlarmor.findings import Severity
 from mlarmor.scan import rules
 from mlarmor.scan._base import Buffer, Scope
-from mlarmor.scan._pickle_vm import PickleAnalysis, analyze_pickle_stream
+from mlarmor.scan._pickle_vm import GlobalUse, PickleAnalysis, analyze_pickle_stream
 from mlarmor.scan._pickle_worker import analyze_isolated, can_isolate
+from mlarmor.scan.policy import expression_reaches
 
 __all__ = ["FOLLOWED_LOADERS", "analyze_buffer", "looks_like_pickle", "scan_pickle"]
 
@@ -121,6 +122,44 @@ def _offset_of(data: Buffer, name: str) -> int | None:
     return pos if pos >= 0 else None
 
 
+# Resolvers that genuine pickles call with constant arguments (protocol < 4 reaches a nested class
+# ``Outer.Inner`` through ``getattr(Outer, "Inner")``): when every call resolved to a name and none of
+# those names is dangerous, the names themselves are what is reported.
+_RESOLVED_ONLY = frozenset({"builtins.getattr"})
+
+
+def _resolved_only(name: str, use: GlobalUse, result: PickleAnalysis) -> bool:
+    if name not in _RESOLVED_ONLY or not use.resolved or len(use.resolved) != use.called:
+        return False
+    targets = [result.globals.get(t) for t in use.resolved]
+    return all(t is not None and t.verdict.status != "dangerous" for t in targets)
+
+
+def _module_of(name: str) -> str:
+    """The module part of a dotted global: the segments before the first class-like segment."""
+    segs = name.split(".")
+    for i, seg in enumerate(segs[1:], 1):
+        if seg[:1].isupper() or i == len(segs) - 1:
+            return ".".join(segs[:i])
+    return name
+
+
+def _report_expressions(name: str, use: GlobalUse, scope: Scope) -> None:
+    reached = [r for r in (expression_reaches(scope.policy, e) for e in use.expressions) if r is not None]
+    severity = Severity.CRITICAL if reached else Severity.HIGH
+    evidence: dict[str, object] = {"global": name, "expressions": use.expressions, "calls": use.called}
+    if reached:
+        evidence["reaches"] = reached[0].name
+        evidence["reason"] = reached[0].reason
+    scope.add(
+        rules.PICKLE_EVALUATED,
+        title=f"Pickle hands an expression to {name}"
+        + (f", which reaches {reached[0].name}" if reached else ""),
+        severity=severity,
+        evidence=evidence,
+    )
+
+
 def scan_pickle(data: Buffer, scope: Scope) -> str:
     """Scan a pickle stream (one or several concatenated pickles)."""
     result = analyze_buffer(data, scope)
@@ -139,7 +178,9 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
     located = _locate_imports(data, scope) if flagged else {}
     for name, use in result.globals.items():
         v = use.verdict
-        if v.status == "allowed":
+        if use.expressions:
+            _report_expressions(name, use, scope)
+        if v.status == "allowed" or _resolved_only(name, use, result):
             continue
         evidence: dict[str, object] = {
             "global": name,
@@ -166,11 +207,19 @@ def report(result: PickleAnalysis, data: Buffer, scope: Scope) -> None:
                 evidence=evidence,
                 offset=offset,
             )
+        elif use.called:
+            scope.add(
+                rules.PICKLE_UNKNOWN_CALL,
+                title=f"Pickle calls {name}, a callable outside the allow-list",
+                evidence=evidence,
+                offset=offset,
+            )
         else:
+            module = _module_of(name)
             scope.add(
                 rules.PICKLE_UNKNOWN,
-                title=f"Pickle {'calls' if use.called else 'imports'} unknown global {name}",
-                evidence=evidence,
+                title=f"Pickle imports module {module} for {name} (outside the allow-list)",
+                evidence={**evidence, "module": module, "constructed": use.constructed},
                 offset=offset,
             )
     for w in result.writes:

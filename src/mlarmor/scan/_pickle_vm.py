@@ -32,6 +32,7 @@ import _compat_pickle
 import io
 import itertools
 import pickle
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlarmor.scan._base import Limits
-from mlarmor.scan.policy import LOADERS, RESOLVERS, Policy, Verdict
+from mlarmor.scan.policy import LOADERS, RESOLVERS, Policy, Verdict, evaluates_strings
 
 __all__ = ["GlobalUse", "PickleAnalysis", "Write", "analyze_pickle_stream"]
 
@@ -99,14 +100,26 @@ sys.addaudithook(_audit)
 # --- results ----------------------------------------------------------------------------------
 @dataclass(slots=True)
 class GlobalUse:
-    """One referenced global and how the stream used it."""
+    """One referenced global and how the stream used it.
+
+    ``called`` counts the times loading runs the global's own code: REDUCE, INST and OBJ, NEWOBJ on
+    something that is not a class, or the global handed as the callable to a helper that invokes it
+    (``functools.partial``, ``copyreg._reconstructor``'s base, ``map``...). ``constructed`` counts
+    class reconstructions through the normal class path (NEWOBJ/NEWOBJ_EX on a class): the class's
+    ``__new__`` and ``__setstate__`` run, not an arbitrary function. ``resolved`` lists the names a
+    resolver (``getattr``) call computed from constant arguments; ``expressions`` the strings an
+    evaluator (``pandas.eval``, ``DataFrame.query``...) was handed.
+    """
 
     verdict: Verdict
     how: str
     pickle_index: int
     count: int = 0
     called: int = 0
+    constructed: int = 0
     samples: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    expressions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +175,13 @@ class _StubMeta(type):
     _mla_val: _Val
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        return cls._mla_tracer.call(cls._mla_val, args, kwargs)
+        return cls._mla_tracer.call(cls._mla_val, args, kwargs)  # REDUCE, INST/OBJ with arguments
 
     def __getattr__(cls, attr: str) -> Any:
         if attr in ("append", "extend", "add"):
             return cls._mla_tracer.mutator(cls._mla_val, attr)
+        if attr == "__getinitargs__":  # only INST and OBJ look this up, right before the call
+            cls._mla_tracer.instantiating = cls._mla_val
         raise AttributeError(attr)
 
     def __setattr__(cls, key: str, value: Any) -> None:
@@ -185,7 +200,8 @@ class _StubMeta(type):
 
 
 def _stub_new(cls: Any, *args: Any, **kwargs: Any) -> Any:
-    return cls._mla_tracer.call(cls._mla_val, args, kwargs)
+    # NEWOBJ/NEWOBJ_EX (cls.__new__(cls, *args)) and INST/OBJ without arguments
+    return cls._mla_tracer.call(cls._mla_val, args, kwargs, new=True)
 
 
 class _Inert:
@@ -235,6 +251,7 @@ class _Tracer:
         self.how = "GLOBAL"
         self._stubs: dict[str, type] = {}
         self._stub_count = 0
+        self.instantiating: _Val | None = None
 
     # stand-in factories
     def _stub(self, val: _Val) -> type:
@@ -288,8 +305,12 @@ class _Tracer:
             return "{" + ", ".join(items) + "}"
         return repr(obj)[:_MAX_REPR]
 
-    def call(self, fn: _Val, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(self, fn: _Val, args: tuple[Any, ...], kwargs: dict[str, Any], *, new: bool = False) -> Any:
+        """``fn(*args, **kwargs)`` as the loader runs it; ``new``: through ``cls.__new__`` (NEWOBJ...)."""
         self.result.calls += 1
+        if self.instantiating is fn:  # INST/OBJ are calls whatever the arguments
+            new = False
+        self.instantiating = None
         name = fn.name
         if fn.kind == "partial" and fn.partial is not None:
             inner = fn.partial
@@ -308,20 +329,30 @@ class _Tracer:
         if name is not None:
             use = self.result.globals.get(name)
             if use is not None:
-                use.called += 1
+                if new and _CLASS_NAME.match(name.rsplit(".", 1)[-1]):
+                    use.constructed += 1  # cls.__new__(cls, ...) on a class: the normal class path
+                else:
+                    use.called += 1
                 if len(use.samples) < _MAX_SAMPLES:
                     sample = ", ".join(
                         [self.summarize(a) for a in args]
                         + [f"{k}={self.summarize(v)}" for k, v in kwargs.items()]
                     )
                     use.samples.append(f"{name}({sample})"[:400])
+                if evaluates_strings(name):
+                    self._expressions(use, args, kwargs)
+            if name in _INVOKES:
+                self._invoked_arguments(name, args, kwargs)
             if name in LOADERS:
                 self._embedded(name, args, kwargs)
             kind = RESOLVERS.get(name)
             if name.endswith("._ufunc_reconstruct"):
                 kind = "module_name"
             if kind is not None:
-                return self._resolver(kind, name, args)
+                out = self._resolver(kind, name, args)
+                if use is not None and kind == "getattr" and _is_global(out):
+                    use.resolved.append(out._mla_val.name)
+                return out
             if name == "functools.partial" and args:
                 val = _Val("partial", None, name)
                 val.partial = args[0]
@@ -334,6 +365,34 @@ class _Tracer:
                         return value
                 return _Inert(self, _Val("call", None, name, args[:1]))
         return self._stub(_Val("call", None, name or self.describe(fn), args[:1]))
+
+    def _invoked_arguments(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """A global handed to a helper that calls it counts as called (by that helper)."""
+        positions = _INVOKES[name]
+        passed = [args[i] for i in positions if i < len(args)]
+        passed += [v for k, v in kwargs.items() if k in _INVOKED_KEYWORDS]
+        for arg in passed:
+            if not _is_global(arg):
+                continue
+            target = arg._mla_val.name
+            use = self.result.globals.get(target)
+            if use is not None:
+                use.called += 1
+                if len(use.samples) < _MAX_SAMPLES:
+                    use.samples.append(f"{target} called by {name}({self.summarize(args)[1:-1]})"[:400])
+
+    def _expressions(self, use: GlobalUse, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Strings handed to an evaluator (at any depth of its arguments): the code it will run."""
+        stack: list[tuple[Any, int]] = [(a, 0) for a in itertools.chain(args, kwargs.values())]
+        while stack and len(use.expressions) < _MAX_SAMPLES:
+            obj, depth = stack.pop()
+            text = self._string(obj)
+            if text is not None:
+                use.expressions.append(text[:_MAX_EXPRESSION])
+            elif depth < 3 and isinstance(obj, tuple | list | set | frozenset):
+                stack.extend((x, depth + 1) for x in itertools.islice(obj, 64))
+            elif depth < 3 and isinstance(obj, dict):
+                stack.extend((x, depth + 1) for x in itertools.islice(obj.values(), 64))
 
     def _embedded(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         for a in itertools.chain(args, kwargs.values()):
@@ -439,6 +498,38 @@ class _Tracer:
         index = self.pickle_index
         _load_one(self, self.stream)
         self.pickle_index = index
+
+
+def _is_global(obj: Any) -> bool:
+    return isinstance(obj, _StubMeta) and obj._mla_val.kind == "global" and obj._mla_val.name is not None
+
+
+_CLASS_NAME = re.compile(r"^_*[A-Z][A-Za-z0-9_]*$")
+_MAX_EXPRESSION = 4096
+# Helpers that exist to call one of their arguments (the position of the callable): copyreg's
+# reconstructor calls its base (``base.__new__`` and ``base.__init__(obj, state)``), torch's
+# ``_rebuild_from_type`` its function, ``functools.partial`` and the lazy iterators wrap a call that
+# whoever holds the result runs. A function merely stored as data (a ``FunctionTransformer``'s
+# ``func``, a ``defaultdict`` factory) is reconstructed, not called, by the loader.
+_INVOKES: dict[str, tuple[int, ...]] = {
+    "functools.partial": (0,),
+    "_functools.partial": (0,),
+    "copyreg._reconstructor": (1,),
+    "torch._tensor._rebuild_from_type": (0,),
+    "torch._tensor._rebuild_from_type_v2": (0,),
+    "builtins.map": (0,),
+    "builtins.filter": (0,),
+    "builtins.sorted": (),
+    "builtins.min": (),
+    "builtins.max": (),
+    "itertools.starmap": (0,),
+    "itertools.filterfalse": (0,),
+    "itertools.takewhile": (0,),
+    "itertools.dropwhile": (0,),
+    "itertools.groupby": (),
+    "functools.reduce": (0,),
+}
+_INVOKED_KEYWORDS = frozenset({"key", "func", "function"})
 
 
 # Allow-listed pure functions evaluated for real when every argument is a plain value, so that

@@ -61,14 +61,7 @@ def _from_json(data: dict[str, Any]) -> PickleAnalysis:
         legacy_torch=data["legacy_torch"],
     )
     for name, use in data["globals"].items():
-        result.globals[name] = GlobalUse(
-            verdict=Verdict(*use["verdict"]),
-            how=use["how"],
-            pickle_index=use["pickle_index"],
-            count=use["count"],
-            called=use["called"],
-            samples=list(use["samples"]),
-        )
+        result.globals[name] = GlobalUse(**{**use, "verdict": Verdict(*use["verdict"])})
     result.writes = [Write(**w) for w in data["writes"]]
     result.embedded = [(name, base64.b64decode(b64)) for name, b64 in data["embedded"]]
     return result

@@ -3,8 +3,10 @@
 Genuine PyTorch, NumPy (1.x and 2.x), scikit-learn, pandas, SciPy, joblib and standard-library
 value types pass. Code execution, process spawning, network, file writes, importers, attribute
 resolvers, second-stage loaders and code-object construction are ``dangerous`` (critical). Anything
-else is ``unknown`` (medium) and shown with its full name. ``--policy FILE`` (TOML or YAML) adds
-in-house globals::
+else is ``unknown`` and shown with its full name: the scanner rates it high when the pickle *calls*
+it (``pickle.unknown-call``) and medium when it only reconstructs it as a class
+(``pickle.unknown-global``). Every name is matched under each spelling the unpickler could reach it
+by (:func:`candidates`). ``--policy FILE`` (TOML or YAML) adds in-house globals::
 
     [pickle]
     allow = ["mycompany.models.ResNetWithHead", "mycompany.layers.*"]
@@ -29,7 +31,18 @@ import yaml
 
 from mlarmor.errors import PolicyError
 
-__all__ = ["DANGEROUS", "LOADERS", "RESOLVERS", "Policy", "Status", "Verdict"]
+__all__ = [
+    "DANGEROUS",
+    "LOADERS",
+    "RESOLVERS",
+    "Policy",
+    "Status",
+    "Verdict",
+    "aliases",
+    "candidates",
+    "evaluates_strings",
+    "expression_reaches",
+]
 
 Status = Literal["allowed", "dangerous", "unknown"]
 
@@ -646,11 +659,55 @@ def _match_table(name: str, table: dict[str, str]) -> str | None:
     return None
 
 
-def candidates(full: str) -> list[str]:
-    """``full`` plus every suffix of it that starts at a known module name.
+# Modules that are the same namespace under another name: a C accelerator or platform module and
+# its public face, a renamed package. A name is matched under every spelling, so a denied function
+# reached through its defining module (``posix.system``, ``_operator.attrgetter``) or its public alias
+# (``os.path.X`` for ``posixpath.X``) is never missed, and NumPy 1.x/2.x spellings are one name.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "posix": ("os",),
+    "nt": ("os",),
+    "posixpath": ("os.path",),
+    "ntpath": ("os.path",),
+    "genericpath": ("os.path",),
+    "os.path": ("posixpath", "ntpath", "genericpath"),
+    "_operator": ("operator",),
+    "operator": ("_operator",),
+    "_io": ("io",),
+    "io": ("_io",),
+    "_pickle": ("pickle",),
+    "_codecs": ("codecs",),
+    "_collections": ("collections",),
+    "_functools": ("functools",),
+    "_datetime": ("datetime",),
+    "_pydatetime": ("datetime",),
+    "_decimal": ("decimal",),
+    "_pydecimal": ("decimal",),
+    "_sre": ("re",),
+    "_socket": ("socket",),
+    "_ssl": ("ssl",),
+    "_thread": ("threading",),
+    "_posixsubprocess": ("subprocess",),
+    "_ctypes": ("ctypes",),
+    "_imp": ("importlib",),
+    "_frozen_importlib": ("importlib._bootstrap",),
+    "_frozen_importlib_external": ("importlib._bootstrap_external",),
+    "_signal": ("signal",),
+    "_multiprocessing": ("multiprocessing",),
+    "_pyrepl": ("code",),
+    "numpy._core": ("numpy.core",),
+    "numpy.core": ("numpy._core",),
+}
 
-    ``posixpath.os.system`` (attribute chain) yields ``os.system``; ``torch.serialization.os.system``
-    yields ``os.system`` too.
+
+def candidates(full: str) -> list[str]:
+    """Every name under which the unpickler could reach the object ``full`` names.
+
+    ``full`` itself; every suffix of it that starts at a known module name (``posixpath.os.system``
+    and ``torch.serialization.os.system`` are ``os.system``: attribute chains through a module that
+    imported another); and each of those under the aliases of its module (``posix.system`` is
+    ``os.system``, ``numpy._core.multiarray.X`` is ``numpy.core.multiarray.X``). This is the one
+    resolution function of the policy: deny entries match any candidate, allow entries the name
+    itself or an alias of it.
     """
     segs = full.split(".")
     heads = _module_heads()
@@ -658,7 +715,19 @@ def candidates(full: str) -> list[str]:
     for i in range(1, len(segs)):
         if segs[i] in heads:
             out.append(".".join(segs[i:]))
+    for name in list(out):
+        out.extend(n for n in aliases(name) if n not in out)
     return out
+
+
+def aliases(full: str) -> list[str]:
+    """``full`` spelt with each alias of its module (longest module prefix first), itself excluded."""
+    segs = full.split(".")
+    for i in range(len(segs) - 1, 0, -1):
+        others = _ALIASES.get(".".join(segs[:i]))
+        if others:
+            return [".".join([other, *segs[i:]]) for other in others]
+    return []
 
 
 @dataclass(frozen=True)
@@ -734,6 +803,9 @@ def _classify_cached(policy: Policy, full: str) -> Verdict:
         return Verdict(full, "dangerous", "policy", "denied by the policy file")
     if full in _ALLOWED_EXACT:
         return Verdict(full, "allowed", None, "used by genuine model artifacts")
+    alias = next((a for a in aliases(full) if a in _ALLOWED_EXACT or a in policy.allow), None)
+    if alias is not None and not any(_match_table(c, DANGEROUS) for c in candidates(full)):
+        return Verdict(full, "allowed", None, f"used by genuine model artifacts (same object as {alias})")
     segs = full.split(".")
     gadgets = [s for s in segs[1:] if s in _DUNDER_GADGETS]
     if gadgets:
@@ -756,6 +828,44 @@ def _classify_cached(policy: Policy, full: str) -> Verdict:
             full, "dangerous", _FS, f"method {segs[-1]!r} of {'.'.join(segs[:-1])} reads, writes or runs"
         )
     return Verdict(full, "unknown", None, "not in the allow-list")
+
+
+# Callables that evaluate an expression or a config they receive as a string: pandas.eval and
+# DataFrame.eval/query, numexpr.evaluate, sympy.sympify/parse_expr, hydra.utils.instantiate/call,
+# pydoc.locate... A call with a string argument runs what the string spells, so it is rated as the
+# code it reaches (see :func:`expression_reaches`), never below high. The rule is the verb, whatever
+# the module: a new library with an ``eval`` is covered without being listed.
+_EVALUATOR_VERB = re.compile(
+    r"^(eval|evaluate|re_evaluate|query|sympify|parse_expr|simple_eval|instantiate|call|"
+    r"get_method|get_class|get_object|locate|_locate|resolve_name|import_string)$"
+)
+_EXPR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+@lru_cache(maxsize=4096)
+def evaluates_strings(full: str) -> bool:
+    """Whether the callable ``full`` is an evaluator: a string argument is code or a name it resolves."""
+    return bool(_EVALUATOR_VERB.match(full.rsplit(".", 1)[-1]))
+
+
+def expression_reaches(policy: Policy, text: str) -> Verdict | None:
+    """The first dangerous name an evaluated expression string spells, or None.
+
+    Every identifier and dotted path in ``text`` is classified as a global (``os.system``,
+    ``subprocess.run``), bare names as builtins (``__import__``, ``open``, ``eval``); a dunder anywhere
+    (``().__class__``) reaches Python internals.
+    """
+    for match in _EXPR_NAME.finditer(text[:4096]):
+        path = re.sub(r"\s+", "", match.group(0))
+        segs = path.split(".")
+        dunder = next((s for s in segs if s in _DUNDER_GADGETS or s == "__import__"), None)
+        if dunder is not None:
+            return Verdict(path, "dangerous", _ATTR, f"reaches Python internals through {dunder}")
+        for name in ([path] if len(segs) > 1 else []) + [f"builtins.{segs[0]}"]:
+            verdict = policy.classify_name(name)
+            if verdict.status == "dangerous":
+                return verdict
+    return None
 
 
 def _safe_library_name(segs: list[str]) -> bool:

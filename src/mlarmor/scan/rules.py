@@ -39,10 +39,34 @@ PICKLE_UNKNOWN: Final = Rule(
     "pickle.unknown-global",
     "Pickle imports a global outside the allow-list",
     _MED,
-    "Unpickling imports the module (running its top-level code) and may call this global. It is not a "
-    "class or function that genuine PyTorch, NumPy, scikit-learn or pandas artifacts use.",
+    "Unpickling imports the module (running its top-level code) and reconstructs this class through the "
+    "normal class paths (copyreg's reconstructor, NEWOBJ + BUILD) or keeps it as data; it does not call "
+    "it as a function. It is not a class that genuine PyTorch, NumPy, scikit-learn or pandas artifacts "
+    "use: typically the user's own model or transformer class.",
     atlas=("AML.T0011.000", "AML.T0010.003"),
     mitigations=(_ALLOW, _SAFE_FORMAT),
+)
+PICKLE_UNKNOWN_CALL: Final = Rule(
+    "pickle.unknown-call",
+    "Pickle calls a callable outside the allow-list",
+    _HIGH,
+    "Loading the file calls this global (REDUCE, INST, OBJ, NEWOBJ on something that is not "
+    "a class, or a helper such as functools.partial that invokes it). It is not one of the reconstructors "
+    "genuine PyTorch, NumPy, SciPy, scikit-learn or pandas artifacts call, so whatever it does runs when the "
+    "file is loaded. A deny list can never name every such function: calls the scanner does not know "
+    "fail closed.",
+    atlas=("AML.T0011.000", "AML.T0018.002", "AML.T0010.003"),
+    mitigations=(_ALLOW, _NO_LOAD, _TRUST),
+)
+PICKLE_EVALUATED: Final = Rule(
+    "pickle.evaluated-expression",
+    "Pickle hands an expression to a library that evaluates it",
+    _HIGH,
+    "Loading the file calls an evaluator (pandas.eval, DataFrame.query, numexpr.evaluate, sympy.sympify, "
+    "hydra's instantiate...) with a string: the string is code, and it runs. Critical when the expression "
+    "reaches a dangerous name or Python internals.",
+    atlas=("AML.T0011.000", "AML.T0018.002"),
+    mitigations=(_NO_LOAD, _TRUST),
 )
 PICKLE_GLOBAL_WRITE: Final = Rule(
     "pickle.global-write",
@@ -242,6 +266,8 @@ TORCHSCRIPT_CODE: Final = Rule(
 ALL_RULES: Final[tuple[Rule, ...]] = (
     PICKLE_DANGEROUS,
     PICKLE_UNKNOWN,
+    PICKLE_UNKNOWN_CALL,
+    PICKLE_EVALUATED,
     PICKLE_GLOBAL_WRITE,
     PICKLE_EMBEDDED,
     PICKLE_MALFORMED,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import (  # noqa: F401  (importing a sample module registers its samples)
     _trojans_archives,
+    _trojans_calls,
     _trojans_gadgets,
     _trojans_keras,
     _trojans_names,
