@@ -15,7 +15,15 @@ from pathlib import Path
 from mlarmor.errors import InputError, ResourceLimitError
 from mlarmor.findings import Family, Finding, Location, Severity
 from mlarmor.scan import rules
-from mlarmor.scan._archives import scan_7z, scan_compressed, scan_tar, scan_zip
+from mlarmor.scan._archives import (
+    looks_like_joblib_zfile,
+    looks_like_tar,
+    scan_7z,
+    scan_compressed,
+    scan_joblib_zfile,
+    scan_tar,
+    scan_zip,
+)
 from mlarmor.scan._base import Buffer, Limits, Scope
 from mlarmor.scan._compression import sniff_compression
 from mlarmor.scan._pickle import looks_like_pickle, scan_pickle
@@ -51,8 +59,10 @@ def sniff(data: Buffer) -> str:
         return "npy"
     if head.startswith((b"GGUF", b"FUGG")):
         return "gguf"
-    if n >= 262 and bytes(data[257:262]) == b"ustar":
+    if looks_like_tar(data):
         return "tar"
+    if looks_like_joblib_zfile(data):
+        return "joblib-zfile"
     comp = sniff_compression(data)
     if comp is not None and comp != "zlib":
         return comp
@@ -91,6 +101,8 @@ def _dispatch(data: Buffer, scope: Scope) -> str:
         return scan_tar(data, scope)
     if fmt == "7z":
         return scan_7z(data, scope)
+    if fmt == "joblib-zfile":
+        return scan_joblib_zfile(data, scope)
     if fmt in ("gzip", "bz2", "xz", "lzma", "lz4", "zlib"):
         return scan_compressed(fmt, data, scope)
     if fmt == "pickle":
