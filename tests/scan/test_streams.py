@@ -145,6 +145,16 @@ def test_decompression_bomb_ends_with_a_finding_in_bounded_time_and_memory(codec
     assert peak < 128 << 20, peak  # the limit stops it after ~16 MiB of output, not at 4 GiB
 
 
+def test_deeply_nested_streams_end_at_the_depth_limit() -> None:
+    data = EVIL
+    for level in range(30):
+        data = CODECS[sorted(CODECS)[level % len(CODECS)]](data)
+    start = time.perf_counter()
+    result = scan(data)
+    assert time.perf_counter() - start < 10
+    assert ids(result).get("archive.resource-limit") == Severity.HIGH, result.findings
+
+
 def test_zip_member_bomb_is_found_within_limits() -> None:
     data = write_zip([("weights.bin", bytes(64 << 20))], compress=True)
     assert ids(scan(data)).get("archive.bomb") == Severity.HIGH
@@ -194,6 +204,13 @@ def test_member_after_the_end_of_archive_marker_is_scanned_and_reported_high() -
     found = ids(scan(data))
     assert found.get("archive.malformed") == Severity.HIGH
     assert found.get("pickle.dangerous-global") == Severity.CRITICAL
+
+
+@pytest.mark.parametrize("tail", [b"\xab" * 4096, b"\x01" * 100], ids=["junk-blocks", "short"])
+def test_bytes_after_the_last_tar_member_that_form_no_header_are_high(tail: bytes) -> None:
+    data = write_tar([("table.pkl", BENIGN)], fmt="ustar")
+    assert scan(data).severity < Severity.HIGH
+    assert ids(scan(data + tail)).get("archive.malformed") == Severity.HIGH
 
 
 @pytest.mark.parametrize("cut", [700, 1100])

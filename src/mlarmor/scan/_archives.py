@@ -304,7 +304,7 @@ def scan_tar(buf: Buffer, scope: Scope) -> str:
                 if member.offset > expected:
                     _report_gap(buf, scope, expected, member.offset, member.name)
                 _tar_member(tf, member, scope)
-            _report_tail(buf, scope, tf.offset)
+            _report_tail(buf, scope, expected)  # where the last member ended
     except tarfile.TarError as e:
         scope.add(rules.ARCHIVE_ERROR, title=f"Tar archive is malformed: {e}", evidence={"error": str(e)})
     legacy = {"sys_info", "pickle", "storages", "tensors"} <= {posixpath.basename(n) for n in names}
@@ -328,8 +328,7 @@ def _report_gap(buf: Buffer, scope: Scope, start: int, end: int, name: str) -> N
 
 
 def _report_tail(buf: Buffer, scope: Scope, end: int) -> None:
-    tail = bytes(buf[end : end + (1 << 20)])
-    if tail.strip(b"\x00") or (end + len(tail) < len(buf) and bytes(buf[end + len(tail) :]).strip(b"\x00")):
+    if any(bytes(buf[at : at + (1 << 20)]).strip(b"\x00") for at in range(end, len(buf), 1 << 20)):
         scope.add(
             rules.ARCHIVE_ERROR,
             title=f"Tar archive ends with {len(buf) - end} bytes at offset {end} that are no complete member",
