@@ -17,6 +17,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -317,3 +318,26 @@ def test_npy_object_dtypes_anywhere_are_scanned_as_pickles(kind: str) -> None:
     assert genuine.severity < Severity.HIGH
     result = scan(data[:start] + EVIL)
     assert ids(result).get("pickle.dangerous-global") == Severity.CRITICAL
+
+
+def test_old_joblib_array_files_beside_the_pickle_are_scanned_with_it(tmp_path: Path) -> None:
+    # joblib < 0.10 wrote model.pkl plus model.pkl_01.npy (…_02.npy.z compressed); joblib.load reads them
+    main = tmp_path / "model.pkl"
+    main.write_bytes(BENIGN)
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"label": "approved"}, {"label": "rejected"}], dtype=object), allow_pickle=True)
+    header = buf.getvalue()[: buf.getvalue().index(pickle.PROTO, 10)]
+    (tmp_path / "model.pkl_01.npy").write_bytes(_npy_f8())
+    (tmp_path / "model.pkl_02.npy.z").write_bytes(_zfile(header + EVIL))
+    result = Scanner().scan_file(main)
+    hits = [f for f in result.findings if f.id == "pickle.dangerous-global"]
+    assert hits, result.findings
+    assert hits[0].location.path == str(tmp_path / "model.pkl_02.npy.z")
+    (tmp_path / "model.pkl_02.npy.z").unlink()
+    assert Scanner().scan_file(main).severity < Severity.HIGH
+
+
+def _npy_f8() -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.linspace(0.0, 5e4, 6))
+    return buf.getvalue()

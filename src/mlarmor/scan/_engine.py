@@ -255,6 +255,8 @@ class Scanner:
         scope = Scope(path=str(p), limits=self.limits, policy=self.policy, recurse=_recurse)
         fmt = self._run(data, scope)
         _check_claim(str(p), fmt, scope)
+        if isinstance(p, Path) and ("pickle" in fmt or "joblib" in fmt):
+            self._scan_sidecars(p, scope)
         return FileResult(
             path=str(p),
             format=fmt,
@@ -264,6 +266,51 @@ class Scanner:
             bytes_read=scope.budget.bytes + scope.budget.read,
             seconds=round(time.perf_counter() - start, 4),
         )
+
+    def _scan_sidecars(self, p: Path, scope: Scope) -> None:
+        """Scan the array files joblib < 0.10 wrote beside a pickle, as part of it.
+
+        ``joblib.dump(obj, "model.pkl")`` before joblib 0.10 stored each array in ``model.pkl_01.npy``
+        (``model.pkl_01.npy.z`` when compressed), and ``joblib.load("model.pkl")`` still reads them,
+        object arrays with ``allow_pickle=True``: a payload there runs when the pickle is loaded.
+        """
+        for index in range(1, self.limits.max_members + 1):
+            found = False
+            for suffix in (".npy", ".npy.z"):
+                q = p.with_name(f"{p.name}_{index:02d}{suffix}")
+                if q.is_symlink() or not q.is_file():
+                    continue
+                found = True
+                sub = Scope(
+                    path=str(q),
+                    limits=self.limits,
+                    policy=self.policy,
+                    recurse=_recurse,
+                    depth=1,
+                    findings=scope.findings,
+                    budget=scope.budget,
+                )
+                try:
+                    scope.charge(members=1)
+                    with open(q, "rb") as fh:
+                        if os.fstat(fh.fileno()).st_size == 0:
+                            self._run(b"", sub)
+                            continue
+                        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                            self._run(mm, sub)
+                except ResourceLimitError as e:
+                    scope.add(
+                        rules.ARCHIVE_LIMIT, title=f"Scan stopped at a limit: {e}", evidence={"limit": str(e)}
+                    )
+                    return
+                except OSError as e:
+                    sub.add(
+                        rules.ARCHIVE_ERROR,
+                        title=f"joblib array file beside the pickle cannot be read: {e.strerror or e}",
+                        evidence={"error": str(e)},
+                    )
+            if not found:
+                return
 
     def iter_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
         """Expand ``paths``: files as given, directories walked recursively (symlinks not followed)."""
