@@ -17,16 +17,15 @@ from mlarmor.findings import Family, Finding, Location, Severity
 from mlarmor.scan import rules
 from mlarmor.scan._archives import (
     looks_like_joblib_zfile,
-    looks_like_tar,
     scan_7z,
     scan_compressed,
     scan_joblib_zfile,
-    scan_tar,
     scan_zip,
 )
 from mlarmor.scan._base import Buffer, Limits, Scope
 from mlarmor.scan._compression import sniff_compression
 from mlarmor.scan._pickle import looks_like_pickle, scan_pickle
+from mlarmor.scan._tar import looks_like_tar, scan_tar
 from mlarmor.scan.policy import Policy
 from mlarmor.schema import FileResult
 
