@@ -18,6 +18,13 @@ from mlarmor.testing.corpus import SAMPLES, Sample, family_counts, get_sample, w
 _ARCHIVE_LOADER = """
 import io, pickle, sys, tarfile, zipfile
 
+def is_tar(data):
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)):
+            return True
+    except tarfile.TarError:
+        return False
+
 def walk(name, data, depth=0):
     if depth > 32:
         return
@@ -32,7 +39,7 @@ def walk(name, data, depth=0):
             for member in sorted(pathlib.Path(tmp).rglob("*")):
                 if member.is_file():
                     walk(str(member), member.read_bytes(), depth + 1)
-    elif data[257:262] == b"ustar" or data[:2] == b"\\x1f\\x8b":
+    elif is_tar(data):  # every variant: ustar, GNU, PAX, and V7 without a magic
         with tarfile.open(fileobj=io.BytesIO(data)) as tf:
             for info in tf.getmembers():
                 if info.isfile():
@@ -62,6 +69,7 @@ LOADERS: dict[str, str] = {
         "import pickle, sys\nf = open(sys.argv[1], 'rb')\n"
         "while True:\n    try:\n        pickle.load(f)\n    except EOFError:\n        break"
     ),
+    "pandas": "import sys, pandas; pandas.read_pickle(sys.argv[1])",
     "torch": "import sys, torch; torch.load(sys.argv[1], weights_only=False)",
     "joblib": "import sys, joblib; joblib.load(sys.argv[1])",
     "numpy": "import sys, numpy; numpy.load(sys.argv[1], allow_pickle=True)",

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import ast
 import io
-import posixpath
 import re
-import tarfile
 from typing import Any
 
 from mlarmor.errors import ResourceLimitError
 from mlarmor.scan import rules
-from mlarmor.scan._base import Buffer, BufferFile, Scope
-from mlarmor.scan._compression import BombError, decompress
+from mlarmor.scan._base import Buffer, Scope
+from mlarmor.scan._compression import BombError, Decoded, decompress
 from mlarmor.scan._zip import ZipEntry, ZipFormatError, read_zip, unsafe_path
 
-__all__ = ["scan_7z", "scan_compressed", "scan_tar", "scan_zip"]
+__all__ = [
+    "looks_like_joblib_zfile",
+    "scan_7z",
+    "scan_compressed",
+    "scan_decoded",
+    "scan_joblib_zfile",
+    "scan_zip",
+]
 
 _STORAGE = re.compile(r"(^|/)(data|\.data)/\d+$|(^|/)\.data/")
 _TORCH_META = re.compile(r"(^|/)(version|byteorder|\.format_version|\.storage_alignment)$")
@@ -42,7 +47,16 @@ def _member_bytes(entry: ZipEntry, buf: Buffer, scope: Scope) -> Buffer | None:
         return None
     if kind == "lzma":  # zip's LZMA: 4-byte header, then props; decode via raw LZMA1 properties
         return _zip_lzma(data, scope, entry)
-    return decompress(kind, data, scope)
+    decoded = decompress(kind, data, scope)
+    if decoded.problem is not None:
+        scope.add(
+            rules.ARCHIVE_ERROR,
+            title=f"Zip member {entry.name!r} cannot be decompressed completely: {decoded.problem}",
+            member=entry.name,
+            evidence={"member": entry.name, "error": decoded.problem, "decoded_bytes": len(decoded.data)},
+        )
+        return decoded.data or None  # what decoded is still scanned: a loader runs it before the error
+    return decoded.data
 
 
 def _zip_lzma(data: memoryview, scope: Scope, entry: ZipEntry) -> Buffer | None:
@@ -245,55 +259,6 @@ def _dotted(node: Any) -> str | None:
     return None
 
 
-def scan_tar(buf: Buffer, scope: Scope) -> str:
-    """Scan a tar archive (PyTorch's legacy tar format included); links and paths are checked."""
-    names: list[str] = []
-    try:
-        with tarfile.open(fileobj=io.BufferedReader(BufferFile(buf)), mode="r:") as tf:
-            while True:
-                member = tf.next()
-                if member is None:
-                    break
-                scope.charge(members=1)
-                names.append(member.name)
-                why = unsafe_path(member.name)
-                if why:
-                    scope.add(
-                        rules.ARCHIVE_PATH,
-                        title=f"Tar member path {member.name!r}: {why}",
-                        member=member.name,
-                        evidence={"member": member.name},
-                    )
-                if member.issym() or member.islnk():
-                    target = posixpath.normpath(
-                        posixpath.join(posixpath.dirname(member.name), member.linkname)
-                    )
-                    if member.linkname.startswith("/") or target.startswith(".."):
-                        scope.add(
-                            rules.ARCHIVE_PATH,
-                            title=f"Tar link {member.name!r} points outside the archive",
-                            member=member.name,
-                            evidence={"member": member.name, "target": member.linkname},
-                        )
-                    continue
-                if not member.isfile():
-                    continue
-                if member.size > scope.limits.max_member_bytes:
-                    raise ResourceLimitError(
-                        f"tar member {member.name!r} is larger than {scope.limits.max_member_bytes} bytes"
-                    )
-                fh = tf.extractfile(member)
-                if fh is None:
-                    continue
-                data = fh.read()
-                scope.charge(nbytes=len(data))
-                scope.scan_member(data, member.name)
-    except tarfile.TarError as e:
-        scope.add(rules.ARCHIVE_ERROR, title=f"Tar archive is malformed: {e}", evidence={"error": str(e)})
-    legacy = {"sys_info", "pickle", "storages", "tensors"} <= {posixpath.basename(n) for n in names}
-    return "pytorch-tar" if legacy else "tar"
-
-
 def scan_7z(buf: Buffer, scope: Scope) -> str:
     """Scan a 7z archive: sizes are checked from its header before anything is extracted."""
     import py7zr
@@ -343,9 +308,14 @@ def scan_7z(buf: Buffer, scope: Scope) -> str:
 
 
 def scan_compressed(kind: str, buf: Buffer, scope: Scope) -> str:
-    """Decompress a whole-file stream (joblib's compressors, .gz, ...) and scan what is inside."""
+    """Decompress a whole-file stream (joblib's compressors, .gz, ...) and scan what is inside.
+
+    Every stream of a multi-stream file is decoded and the streams are scanned joined, as the
+    codec's file readers return them. A stream that breaks, is cut short or is followed by bytes
+    that are not a stream is reported at high; what decoded before the damage is still scanned.
+    """
     try:
-        inner = decompress(kind, buf, scope)
+        decoded = decompress(kind, buf, scope)
     except BombError as e:
         scope.add(
             rules.ARCHIVE_BOMB,
@@ -353,10 +323,64 @@ def scan_compressed(kind: str, buf: Buffer, scope: Scope) -> str:
             evidence={"compressed": e.consumed, "expanded_past": e.produced},
         )
         return kind
-    except ResourceLimitError:
-        raise
-    except Exception as e:  # zlib.error, lzma.LZMAError, OSError, lz4's RuntimeError: a corrupt stream
-        scope.add(rules.ARCHIVE_ERROR, title=f"{kind} stream is corrupt: {e}", evidence={"error": str(e)})
-        return kind
-    inner_fmt = scope.scan_member(inner, f"<{kind}>")
+    return scan_decoded(kind, decoded, scope, f"<{kind}>")
+
+
+def scan_decoded(kind: str, decoded: Decoded, scope: Scope, member: str) -> str:
+    """Report a damaged stream, then scan what was decoded as ``member``; returns ``inner+kind``."""
+    if decoded.problem is not None:
+        scope.add(
+            rules.ARCHIVE_ERROR,
+            title=f"Compressed stream cannot be read completely: {decoded.problem}",
+            offset=decoded.offset,
+            evidence={
+                "codec": kind,
+                "error": decoded.problem,
+                "streams": decoded.streams,
+                "decoded_bytes": len(decoded.data),
+            },
+        )
+        if len(decoded.data) == 0:
+            return kind
+    inner_fmt = scope.scan_member(decoded.data, member)
     return f"{inner_fmt}+{kind}"
+
+
+_ZFILE_HEADER = 21  # b"ZF" + the hex length left-justified to len(hex(2**64)) == 19 characters
+
+
+def looks_like_joblib_zfile(data: Buffer) -> bool:
+    """Whether ``data`` is joblib < 0.10's format: ``ZF``, the hex data length, then a zlib stream."""
+    head = bytes(data[:_ZFILE_HEADER])
+    if len(head) < _ZFILE_HEADER or not head.startswith(b"ZF0x"):
+        return False
+    digits = head[4:].rstrip(b" ")
+    return bool(digits) and all(c in b"0123456789abcdefABCDEF" for c in digits)
+
+
+def scan_joblib_zfile(buf: Buffer, scope: Scope) -> str:
+    """Scan a joblib < 0.10 ``ZF`` file (a whole pickle, or an array sidecar ``*.npy.z``).
+
+    joblib.load still reads these files; their zlib stream holds the pickle that it unpickles.
+    """
+    declared = int(bytes(buf[4:_ZFILE_HEADER]).rstrip(b" "), 16)
+    start = _ZFILE_HEADER + (1 if bytes(buf[_ZFILE_HEADER : _ZFILE_HEADER + 1]) == b" " else 0)
+    view = memoryview(buf)[start:]
+    try:
+        decoded = decompress("zlib", view, scope)
+    except BombError as e:
+        scope.add(
+            rules.ARCHIVE_BOMB,
+            title="joblib ZF stream is a decompression bomb",
+            evidence={"compressed": e.consumed, "expanded_past": e.produced, "declared_size": declared},
+        )
+        return "joblib-zfile"
+    finally:
+        view.release()
+    if decoded.problem is None and len(decoded.data) != declared:
+        scope.add(
+            rules.ARCHIVE_ERROR,
+            title=f"joblib ZF file declares {declared} bytes but its stream holds {len(decoded.data)}",
+            evidence={"declared_size": declared, "decoded_bytes": len(decoded.data)},
+        )
+    return scan_decoded("joblib-zfile", decoded, scope, "<joblib zfile>")

@@ -8,14 +8,18 @@ import mmap
 import tempfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from mlarmor.errors import ResourceLimitError
 from mlarmor.scan._base import Buffer, Scope
 
-__all__ = ["BombError", "decompress", "sniff_compression"]
+__all__ = ["BombError", "Decoded", "decompress", "sniff_compression"]
 
 _CHUNK = 1 << 20
+# Compressed input is fed in small pieces so that the ratio check sees the bytes actually consumed:
+# 1 MiB of a zero bomb holds gigabytes of output, which must not be produced before the check.
+_FEED = 1 << 16
 _SPILL = 256 << 20
 
 
@@ -91,6 +95,41 @@ class _Sink:
 
 
 _ZLIB = ("gzip", "zlib", "deflate")
+# The start of a further stream of each codec. gzip, bz2, xz/lzma and lz4 readers (gzip.GzipFile,
+# bz2/lzma/lz4 file objects, joblib's) go on with the next stream when one ends; raw zlib and zip
+# members are read as one stream by their loaders, but a further stream is scanned all the same.
+_NEXT = {
+    "gzip": (b"\x1f\x8b",),
+    "bz2": (b"BZh",),
+    "xz": (b"\xfd7zXZ\x00",),
+    "lzma": (b"\xfd7zXZ\x00", b"\x5d\x00\x00"),
+    "lz4": (b"\x04\x22\x4d\x18", *(bytes([m, 0x2A, 0x4D, 0x18]) for m in range(0x50, 0x60))),
+}
+_ERRORS = (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError, RuntimeError)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What a bounded decompression produced.
+
+    Attributes:
+        data: Every byte decoded, from every stream, joined (also when decoding stopped early).
+        streams: Streams decoded (gzip members, bz2/xz/LZMA streams, lz4 frames, zlib streams).
+        problem: Why decoding stopped before the end of the input (corrupt data, a stream cut short,
+            bytes after the last stream that start no stream), or None when all of it decoded.
+        offset: Input offset at or after which the problem lies.
+    """
+
+    data: Buffer
+    streams: int = 1
+    problem: str | None = None
+    offset: int | None = None
+
+
+def _starts_stream(kind: str, rest: bytes) -> bool:
+    if kind in ("zlib", "deflate"):
+        return sniff_compression(rest) == "zlib"
+    return rest.startswith(_NEXT.get(kind, ()))
 
 
 def _steps(d: Any, kind: str, feed: bytes) -> Iterator[bytes]:
@@ -104,8 +143,12 @@ def _steps(d: Any, kind: str, feed: bytes) -> Iterator[bytes]:
             yield d.decompress(b"", _CHUNK)
 
 
-def decompress(kind: str, data: Buffer, scope: Scope) -> Buffer:
-    """Decompress ``data`` with bounds from ``scope.limits``; concatenated members are joined.
+def decompress(kind: str, data: Buffer, scope: Scope) -> Decoded:
+    """Decompress every stream of ``data`` with bounds from ``scope.limits``; the streams are joined.
+
+    Zero bytes between streams (gzip and xz padding) are skipped. Decoding never raises on damaged
+    input: it returns what was decoded so far with the :attr:`Decoded.problem`, so that the caller
+    scans the part a loader would have run and reports the rest as unreadable.
 
     Raises:
         BombError: when the output passes ``max_ratio`` times the input beyond ``ratio_floor``.
@@ -114,39 +157,71 @@ def decompress(kind: str, data: Buffer, scope: Scope) -> Buffer:
     limits = scope.limits
     sink = _Sink()
     view = data if isinstance(data, memoryview) else memoryview(data)
-    pos = 0
+    pos = 0  # input bytes handed to decompressors so far
+    base = 0  # input offset where the current stream starts
     d = _decompressor(kind)
+    streams = 1
     queue: list[bytes] = []
+
+    def done(problem: str | None = None, offset: int | None = None) -> Decoded:
+        return Decoded(sink.result(), streams, problem, offset)
+
     while True:
         if queue:
             feed = queue.pop()
         elif pos < len(view):
-            feed = bytes(view[pos : pos + _CHUNK])
+            feed = bytes(view[pos : pos + _FEED])
             pos += len(feed)
         else:
             break
-        for out in _steps(d, kind, feed):
-            if not out:
-                continue
-            sink.write(out)
-            scope.charge(nbytes=len(out))
-            if sink.size > limits.max_member_bytes:
-                raise ResourceLimitError(
-                    f"a compressed stream expands past {limits.max_member_bytes} bytes "
-                    "(raise --max-member-bytes if the file is trusted)"
-                )
-            if sink.size > limits.ratio_floor and sink.size / max(pos, 1) > limits.max_ratio:
-                raise BombError(sink.size, pos)
+        try:
+            for out in _steps(d, kind, feed):
+                if not out:
+                    continue
+                sink.write(out)
+                scope.charge(nbytes=len(out))
+                if sink.size > limits.max_member_bytes:
+                    raise ResourceLimitError(
+                        f"a compressed stream expands past {limits.max_member_bytes} bytes "
+                        "(raise --max-member-bytes if the file is trusted)"
+                    )
+                if sink.size > limits.ratio_floor and sink.size / max(pos, 1) > limits.max_ratio:
+                    raise BombError(sink.size, pos)
+        except ResourceLimitError:
+            raise
+        except _ERRORS as e:
+            return done(f"{kind} stream {streams} is corrupt: {e}", base)
         if d.eof:
             rest = bytes(d.unused_data or b"")
-            if kind in ("gzip", "bz2", "xz", "lz4") and rest.strip(b"\x00"):
-                d = _decompressor(kind)
-                queue.append(rest)
-                continue
-            break
+            if pos < len(view) and len(rest) < 64:  # make sure the next stream's header is in view
+                more = bytes(view[pos : pos + _FEED])
+                pos += len(more)
+                rest += more
+            stripped = rest.lstrip(b"\x00")
+            while not stripped and pos < len(view):  # zero padding longer than the bytes in view
+                stripped = bytes(view[pos : pos + _CHUNK]).lstrip(b"\x00")
+                pos = min(pos + _CHUNK, len(view))
+            if not stripped:
+                break
+            base = pos - len(stripped)
+            if not _starts_stream(kind, stripped):
+                return done(
+                    f"{len(view) - base} bytes after {kind} stream {streams} are not a {kind} stream",
+                    base,
+                )
+            d = _decompressor(kind)
+            streams += 1
+            queue.append(stripped)
     if kind in _ZLIB and not d.eof:
-        tail = d.flush()
+        try:
+            tail = d.flush()
+        except _ERRORS:
+            tail = b""
         if tail:
             sink.write(tail)
             scope.charge(nbytes=len(tail))
-    return sink.result()
+    if not d.eof:
+        return done(
+            f"{kind} stream {streams} is cut short: the input ends before the end of the stream", base
+        )
+    return done()

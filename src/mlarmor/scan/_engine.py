@@ -15,10 +15,17 @@ from pathlib import Path
 from mlarmor.errors import InputError, ResourceLimitError
 from mlarmor.findings import Family, Finding, Location, Severity
 from mlarmor.scan import rules
-from mlarmor.scan._archives import scan_7z, scan_compressed, scan_tar, scan_zip
+from mlarmor.scan._archives import (
+    looks_like_joblib_zfile,
+    scan_7z,
+    scan_compressed,
+    scan_joblib_zfile,
+    scan_zip,
+)
 from mlarmor.scan._base import Buffer, Limits, Scope
 from mlarmor.scan._compression import sniff_compression
 from mlarmor.scan._pickle import looks_like_pickle, scan_pickle
+from mlarmor.scan._tar import looks_like_tar, scan_tar
 from mlarmor.scan.policy import Policy
 from mlarmor.schema import FileResult
 
@@ -51,8 +58,10 @@ def sniff(data: Buffer) -> str:
         return "npy"
     if head.startswith((b"GGUF", b"FUGG")):
         return "gguf"
-    if n >= 262 and bytes(data[257:262]) == b"ustar":
+    if looks_like_tar(data):
         return "tar"
+    if looks_like_joblib_zfile(data):
+        return "joblib-zfile"
     comp = sniff_compression(data)
     if comp is not None and comp != "zlib":
         return comp
@@ -91,6 +100,8 @@ def _dispatch(data: Buffer, scope: Scope) -> str:
         return scan_tar(data, scope)
     if fmt == "7z":
         return scan_7z(data, scope)
+    if fmt == "joblib-zfile":
+        return scan_joblib_zfile(data, scope)
     if fmt in ("gzip", "bz2", "xz", "lzma", "lz4", "zlib"):
         return scan_compressed(fmt, data, scope)
     if fmt == "pickle":
@@ -243,6 +254,8 @@ class Scanner:
         scope = Scope(path=str(p), limits=self.limits, policy=self.policy, recurse=_recurse)
         fmt = self._run(data, scope)
         _check_claim(str(p), fmt, scope)
+        if isinstance(p, Path) and ("pickle" in fmt or "joblib" in fmt):
+            self._scan_sidecars(p, scope)
         return FileResult(
             path=str(p),
             format=fmt,
@@ -252,6 +265,51 @@ class Scanner:
             bytes_read=scope.budget.bytes + scope.budget.read,
             seconds=round(time.perf_counter() - start, 4),
         )
+
+    def _scan_sidecars(self, p: Path, scope: Scope) -> None:
+        """Scan the array files joblib < 0.10 wrote beside a pickle, as part of it.
+
+        ``joblib.dump(obj, "model.pkl")`` before joblib 0.10 stored each array in ``model.pkl_01.npy``
+        (``model.pkl_01.npy.z`` when compressed), and ``joblib.load("model.pkl")`` still reads them,
+        object arrays with ``allow_pickle=True``: a payload there runs when the pickle is loaded.
+        """
+        for index in range(1, self.limits.max_members + 1):
+            found = False
+            for suffix in (".npy", ".npy.z"):
+                q = p.with_name(f"{p.name}_{index:02d}{suffix}")
+                if q.is_symlink() or not q.is_file():
+                    continue
+                found = True
+                sub = Scope(
+                    path=str(q),
+                    limits=self.limits,
+                    policy=self.policy,
+                    recurse=_recurse,
+                    depth=1,
+                    findings=scope.findings,
+                    budget=scope.budget,
+                )
+                try:
+                    scope.charge(members=1)
+                    with open(q, "rb") as fh:
+                        if os.fstat(fh.fileno()).st_size == 0:
+                            self._run(b"", sub)
+                            continue
+                        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                            self._run(mm, sub)
+                except ResourceLimitError as e:
+                    scope.add(
+                        rules.ARCHIVE_LIMIT, title=f"Scan stopped at a limit: {e}", evidence={"limit": str(e)}
+                    )
+                    return
+                except OSError as e:
+                    sub.add(
+                        rules.ARCHIVE_ERROR,
+                        title=f"joblib array file beside the pickle cannot be read: {e.strerror or e}",
+                        evidence={"error": str(e)},
+                    )
+            if not found:
+                return
 
     def iter_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
         """Expand ``paths``: files as given, directories walked recursively (symlinks not followed)."""

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlarmor.scan._base import Limits
+from mlarmor.scan._dtypes import dtype_holds_objects
 from mlarmor.scan.policy import LOADERS, RESOLVERS, Policy, Verdict, evaluates_strings
 
 __all__ = ["GlobalUse", "PickleAnalysis", "Write", "analyze_pickle_stream"]
@@ -252,6 +253,7 @@ class _Tracer:
         self._stubs: dict[str, type] = {}
         self._stub_count = 0
         self.instantiating: _Val | None = None
+        self._dtype_states: dict[int, tuple[_Val, Any]] = {}
 
     # stand-in factories
     def _stub(self, val: _Val) -> type:
@@ -466,6 +468,14 @@ class _Tracer:
             return
         if target.callee is not None and target.callee.endswith("numpy_pickle.NumpyArrayWrapper"):
             self._skip_joblib_array(state)
+        elif target.callee is not None and target.callee.endswith("numpy.dtype"):
+            self._dtype_states[id(target)] = (target, state)
+
+    def _dtype_info(self, dtype: Any) -> tuple[str | None, Any]:
+        if not isinstance(dtype, _Inert) or not dtype._v.args:
+            return None, None
+        entry = self._dtype_states.get(id(dtype._v))
+        return self._string(dtype._v.args[0]), entry[1] if entry else None
 
     # joblib writes each array's raw bytes right after the wrapper's BUILD opcode
     def _skip_joblib_array(self, state: Any) -> None:
@@ -476,7 +486,7 @@ class _Tracer:
         if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or not code:
             raise pickle.UnpicklingError("joblib NumpyArrayWrapper has no readable shape/dtype")
         kind = code.lstrip("<>|=")[:1]
-        if kind == "O":  # object arrays are pickled inline (and unpickled by joblib in turn)
+        if dtype_holds_objects(dtype, self._dtype_info):  # pickled inline, unpickled by joblib in turn
             self._nested_inline_pickle()
             return
         if state.get("numpy_array_alignment_bytes") is not None:

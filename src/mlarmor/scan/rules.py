@@ -148,8 +148,10 @@ ARCHIVE_PATH: Final = Rule(
 ARCHIVE_ERROR: Final = Rule(
     "archive.malformed",
     "Archive is malformed",
-    _MED,
-    "The container cannot be parsed completely; members after the damage were not analysed.",
+    _HIGH,
+    "The container or compressed stream cannot be parsed completely (truncated, corrupt, or followed by "
+    "bytes that are not part of it); what lies after the damage was not analysed, while a loader may "
+    "still reach it or run what came before the error, so the file cannot be vouched for.",
     mitigations=(_TRUST,),
 )
 

@@ -13,6 +13,7 @@ __all__ = ["REGISTRY", "Canary", "Loader", "Sample", "sample"]
 Loader = Literal[
     "pickle",
     "pickle-stream",
+    "pandas",
     "torch",
     "joblib",
     "numpy",
@@ -26,6 +27,7 @@ Loader = Literal[
 """Which real loader runs a sample's payload (the liveness tests drive each one in a subprocess).
 
 * ``pickle``: ``pickle.load``; ``pickle-stream``: ``pickle.load`` until the end of the file.
+* ``pandas``: ``pandas.read_pickle``, which picks the decompressor from the file extension.
 * ``torch``: ``torch.load(weights_only=False)``; ``joblib``: ``joblib.load``.
 * ``numpy``: ``numpy.load(allow_pickle=True)``; ``numpy-npz``: the same, then every member read.
 * ``archive-pickle``: members of zip/tar/7z archives (recursively) handed to ``pickle.loads``,

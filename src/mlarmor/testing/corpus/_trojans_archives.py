@@ -90,6 +90,43 @@ _joblib_sample(
 _joblib_sample("joblib_lz4", "model.joblib.lz4", "joblib-lz4", _lz4, "lz4-frame-compressed")
 
 
+@sample(
+    "joblib_zfile_legacy",
+    technique="joblib:zfile",
+    container="joblib-zfile",
+    filename="model.pkl",
+    description="joblib < 0.10's compressed format: 'ZF', the hex length, then a zlib stream of the pickle. "
+    "joblib.load still reads it (load_compatibility); a scanner that knows only magic bytes of current "
+    "formats sees no model at all.",
+    **_JOBLIB,  # type: ignore[arg-type]
+)
+def _zfile(c: Canary) -> bytes:
+    data = os_system(c, 2)
+    return b"ZF" + hex(len(data)).encode().ljust(19) + zlib.compress(data)
+
+
+@sample(
+    "joblib_structured_object_dtype",
+    technique="joblib:structured-object-dtype",
+    container="joblib",
+    filename="records.joblib",
+    description="Real joblib.dump of an array whose structured dtype nests an object field: joblib "
+    "pickles such an array inline after its NumpyArrayWrapper and unpickles it on load; the payload is "
+    "spliced into that inline pickle, which a scanner sizing the array as raw bytes steps over.",
+    **_JOBLIB,  # type: ignore[arg-type]
+)
+def _joblib_structured(c: Canary) -> bytes:
+    import joblib
+    import numpy as np
+
+    records = np.zeros(2, dtype=[("id", "i8"), ("meta", [("source", "O")])])
+    buf = io.BytesIO()
+    joblib.dump({"records": records}, buf)
+    data = buf.getvalue()
+    start = data.index(pickle.PROTO + bytes([pickle.HIGHEST_PROTOCOL]), 2)
+    return data[:start] + splice(data[start:], Call(Global("subprocess", "Popen"), (c.argv,)))
+
+
 # -- NumPy -----------------------------------------------------------------------------------------
 
 
@@ -281,3 +318,50 @@ def _zip_bin(c: Canary) -> bytes:
 )
 def _tar_abs(c: Canary) -> bytes:
     return write_tar([("assets/vocab.txt", b"hello\nworld\n"), (c.file, b"")])
+
+
+@sample(
+    "numpy_nested_object_field",
+    technique="numpy:nested-object-field",
+    container="npy",
+    filename="annotations.npy",
+    loader="numpy",
+    requires=("numpy",),
+    description="numpy.save of a structured array whose descr nests the object field, "
+    "[('a', [('b', '|O')])]: the data after the header is a pickle whatever the outer dtype looks like.",
+)
+def _npy_nested(c: Canary) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(2, dtype=[("a", [("b", "O")])]), allow_pickle=True)
+    data = buf.getvalue()
+    start = data.index(pickle.PROTO, 10)
+    return data[:start] + splice(data[start:], Call(OS_SYSTEM, (c.sh,)))
+
+
+@sample(
+    "tar_v7_no_magic",
+    technique="archive:tar-v7",
+    container="tar",
+    filename="model_v7.tar",
+    description="A V7 tar (no 'ustar' magic, only a header checksum) whose member, named 'weights' with no "
+    "extension, is a pickle that runs os.system; tarfile reads V7 archives, scanners keyed on the magic "
+    "or on member names skip it.",
+    **_ARCHIVE,  # type: ignore[arg-type]
+)
+def _tar_v7(c: Canary) -> bytes:
+    return v7_tar(write_tar([("weights", os_system(c, 2))], fmt="ustar"))
+
+
+def v7_tar(data: bytes) -> bytes:
+    """``data`` (a ustar archive) with every header's magic and version blanked: a V7 archive."""
+    out = bytearray(data)
+    pos = 0
+    while pos + 512 <= len(out) and out[pos : pos + 512].strip(b"\x00"):
+        size = int(bytes(out[pos + 124 : pos + 136]).strip(b" \x00") or b"0", 8)
+        out[pos + 257 : pos + 265] = b"\x00" * 8
+        out[pos + 148 : pos + 156] = b" " * 8
+        out[pos + 148 : pos + 156] = b"%06o\x00 " % sum(out[pos : pos + 512])
+        pos += 512 + (size + 511) // 512 * 512
+    return bytes(out)

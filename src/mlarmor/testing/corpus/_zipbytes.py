@@ -99,10 +99,14 @@ def patch_member(
     return bytes(out)
 
 
-def write_tar(members: Iterable[tuple[str, bytes]], mode: str = "w") -> bytes:
-    """Write ``(name, data)`` members to a tar in memory (``mode`` ``"w"`` or ``"w:gz"``)."""
+def write_tar(members: Iterable[tuple[str, bytes]], mode: str = "w", *, fmt: str = "pax") -> bytes:
+    """Write ``(name, data)`` members to a tar in memory (``mode`` ``"w"`` or ``"w:gz"``).
+
+    ``fmt`` is the tar variant: ``"pax"``, ``"gnu"`` or ``"ustar"``.
+    """
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode, format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
+    variant = {"pax": tarfile.PAX_FORMAT, "gnu": tarfile.GNU_FORMAT, "ustar": tarfile.USTAR_FORMAT}[fmt]
+    with tarfile.open(fileobj=buf, mode=mode, format=variant) as tf:  # type: ignore[call-overload]
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size, info.mtime = len(data), 1_700_000_000
